@@ -1,0 +1,368 @@
+"""`Tensor`: an `np.ndarray` that remembers how it was computed, and `backward()`.
+
+A Tensor holds its numbers in `.data` (a NumPy array).  When it is the result of an
+op on tensors that require grad, it also holds a `Node` (see autograd.py) naming the
+op and its inputs.  `backward()` walks those nodes from the output back to the
+leaves -- iteratively, so a graph 20,000 ops deep is no problem -- and leaves
+`dLoss/dLeaf` in each leaf's `.grad`, an ndarray of the leaf's shape and dtype.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .autograd import Function, is_grad_enabled
+from .ops import elementwise, linalg, reduce
+from .ops import shape as shape_ops
+
+
+class Tensor:
+    __array_priority__ = 100  # so `ndarray + Tensor` defers to Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        data = _as_array(data, dtype)
+        self.data: np.ndarray = data
+        self.grad: np.ndarray | None = None
+        self._node = None
+        self.requires_grad = requires_grad  # validated by the property setter
+
+    @classmethod
+    def _from_op(cls, data: np.ndarray, requires_grad: bool) -> "Tensor":
+        """Wrap an op's result without re-validating it (the hot path of every op)."""
+        t = cls.__new__(cls)
+        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t.grad, t._node, t._requires_grad = None, None, requires_grad
+        return t
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if flag and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(f"requires_grad: only floating-point tensors can require gradients, "
+                            f"got dtype {self.data.dtype} (convert with .float() first)")
+        self._requires_grad = bool(flag)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The Function that produced this tensor, or None for a leaf."""
+        return None if self._node is None else self._node.function
+
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    T = property(lambda self: self.permute(*reversed(range(self.ndim))))
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python number, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """The same numbers, cut off from the graph (shares memory, as in torch)."""
+        return Tensor._from_op(self.data, False)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extras = ""
+        if self.data.dtype != np.float32:
+            extras += f", dtype={self.data.dtype}"
+        if self._node is not None:
+            extras += f", grad_fn=<{self._node.function.__name__}>"
+        elif self.requires_grad:
+            extras += ", requires_grad=True"
+        return f"tensor({body}{extras})"
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) . gradient into the `.grad` of every leaf that requires grad.
+
+        `gradient` is the upstream gradient (same shape as self); it may be omitted only
+        for a one-element tensor, where it is 1.  Gradients add up across calls, as in
+        torch; call `zero_grad()` (or set `.grad = None`) between steps.  The saved arrays
+        of the graph are released afterwards unless `retain_graph=True`.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
+                               "create the inputs with requires_grad=True")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: a gradient can be implied only for a one-element output, "
+                                   f"got shape {self.shape}; pass gradient= of that shape")
+            gradient = np.ones_like(self.data)
+        else:
+            gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
+            if gradient.shape != self.shape:
+                raise ValueError(f"backward: gradient must have the output's shape {self.shape}, got {gradient.shape}")
+
+        pending = {id(self): gradient}
+        for tensor in reversed(self._topological_order()):
+            grad = pending.pop(id(tensor), None)
+            if grad is None:
+                continue
+            node = tensor._node
+            if node is None:  # a leaf: this is where gradients are kept
+                grad = grad.astype(tensor.dtype, copy=False)
+                tensor.grad = grad.copy() if tensor.grad is None else tensor.grad + grad
+                continue
+            if node.freed:
+                raise RuntimeError("backward: trying to backward through the graph a second time; its saved "
+                                   "arrays were freed by the first call. Pass retain_graph=True to the first "
+                                   "backward if you need to call it twice")
+            parent_grads = node.function.backward(node.ctx, grad)
+            if not isinstance(parent_grads, tuple):
+                parent_grads = (parent_grads,)
+            for parent, parent_grad in zip(node.parents, parent_grads):
+                if parent is None or parent_grad is None or not parent.requires_grad:
+                    continue
+                if parent_grad.shape != parent.shape:
+                    raise RuntimeError(f"backward of {node.function.__name__} returned a gradient of shape "
+                                       f"{parent_grad.shape} for an input of shape {parent.shape}")
+                key = id(parent)
+                # Out of place: a backward may return the very array it was given, or one
+                # array for two inputs; adding in place would corrupt the other user.
+                pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
+            if not retain_graph:
+                node.release()
+
+    def _topological_order(self) -> list:
+        """Every tensor this one depends on (that requires grad), each after its inputs.
+
+        Depth-first search with an explicit stack instead of recursion, so depth is
+        limited by memory, not by Python's recursion limit.
+        """
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            tensor, inputs_done = stack.pop()
+            if inputs_done:
+                order.append(tensor)
+                continue
+            if id(tensor) in visited:
+                continue
+            visited.add(id(tensor))
+            stack.append((tensor, True))
+            if tensor._node is not None:
+                for parent in tensor._node.parents:
+                    if parent is not None and parent.requires_grad and id(parent) not in visited:
+                        stack.append((parent, False))
+        return order
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ------------------------------------------------------------------ arithmetic
+    def _operand(self, other) -> "Tensor | np.ndarray":
+        """A Python number becomes an array of *our* dtype, so 2.0 * float32 stays float32."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, numbers.Number):
+            return np.asarray(other, dtype=self.dtype if np.issubdtype(self.dtype, np.floating) else None)
+        return np.asarray(other)
+
+    def __add__(self, other): return elementwise.Add.apply(self, self._operand(other))
+    def __radd__(self, other): return elementwise.Add.apply(self._operand(other), self)
+    def __sub__(self, other): return elementwise.Sub.apply(self, self._operand(other))
+    def __rsub__(self, other): return elementwise.Sub.apply(self._operand(other), self)
+    def __mul__(self, other): return elementwise.Mul.apply(self, self._operand(other))
+    def __rmul__(self, other): return elementwise.Mul.apply(self._operand(other), self)
+    def __truediv__(self, other): return elementwise.Div.apply(self, self._operand(other))
+    def __rtruediv__(self, other): return elementwise.Div.apply(self._operand(other), self)
+    def __pow__(self, other): return elementwise.Pow.apply(self, self._operand(other))
+    def __rpow__(self, other): return elementwise.Pow.apply(self._operand(other), self)
+    def __neg__(self): return elementwise.Neg.apply(self)
+    def __matmul__(self, other): return linalg.MatMul.apply(self, self._operand(other))
+    def __rmatmul__(self, other): return linalg.MatMul.apply(self._operand(other), self)
+
+    # Comparisons give boolean tensors and never carry a gradient.
+    def _compare(self, other, ufunc):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._from_op(ufunc(self.data, other), False)
+
+    def __lt__(self, other): return self._compare(other, np.less)
+    def __le__(self, other): return self._compare(other, np.less_equal)
+    def __gt__(self, other): return self._compare(other, np.greater)
+    def __ge__(self, other): return self._compare(other, np.greater_equal)
+    def __eq__(self, other): return self._compare(other, np.equal)
+    def __ne__(self, other): return self._compare(other, np.not_equal)
+    __hash__ = object.__hash__  # tensors are used as dict keys by identity, as in torch
+
+    def exp(self): return elementwise.Exp.apply(self)
+    def log(self): return elementwise.Log.apply(self)
+    def sqrt(self): return elementwise.Sqrt.apply(self)
+    def abs(self): return elementwise.Abs.apply(self)
+    def clip(self, min=None, max=None): return elementwise.Clip.apply(self, low=min, high=max)
+    clamp = clip
+
+    def float(self): return self.to(np.float32)
+    def double(self): return self.to(np.float64)
+
+    def to(self, dtype):
+        """This tensor converted to `dtype` (differentiable); itself if it already is."""
+        dtype = np.dtype(dtype)
+        return self if dtype == self.dtype else elementwise.Cast.apply(self, dtype=dtype)
+
+    def relu(self):
+        from .ops.activation import ReLU
+        return ReLU.apply(self)
+
+    def sigmoid(self):
+        from .ops.activation import Sigmoid
+        return Sigmoid.apply(self)
+
+    def tanh(self):
+        from .ops.activation import Tanh
+        return Tanh.apply(self)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_arguments(axis, keepdims, dim, keepdim)
+        return reduce.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_arguments(axis, keepdims, dim, keepdim)
+        return reduce.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The largest values over `axis` (values only, like NumPy's max / torch.amax)."""
+        axis, keepdims = _reduction_arguments(axis, keepdims, dim, keepdim)
+        return reduce.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return shape_ops.Reshape.apply(self, shape=tuple(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        start, end = start_dim % max(self.ndim, 1), end_dim % max(self.ndim, 1)
+        new_shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        return shape_ops.Reshape.apply(self, shape=new_shape)
+
+    def permute(self, *axes):
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return shape_ops.Permute.apply(self, axes=tuple(axes))
+
+    def transpose(self, dim0: int = 0, dim1: int = 1):
+        """Swap two axes (torch's meaning; use `permute` for a full reordering)."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return shape_ops.Permute.apply(self, axes=tuple(axes))
+
+    def __getitem__(self, key):
+        key = tuple(k.data if isinstance(k, Tensor) else k for k in key) if isinstance(key, tuple) else (
+            key.data if isinstance(key, Tensor) else key)
+        return shape_ops.Index.apply(self, key=key)
+
+
+def _reduction_arguments(axis, keepdims, dim, keepdim):
+    """Accept NumPy's (axis, keepdims) and torch's (dim, keepdim) spellings."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("reduction: pass either axis or dim, not both")
+        axis = dim
+    return axis, keepdims if keepdim is None else keepdim
+
+
+def _as_array(data, dtype=None) -> np.ndarray:
+    """Convert constructor input to an ndarray: Python floats default to float32, as torch."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=np.dtype(dtype))
+    if isinstance(data, np.ndarray):
+        return data
+    array = np.array(data)
+    if array.dtype == np.float64:  # a Python float or a list of them
+        array = array.astype(np.float32)
+    elif array.dtype == object:
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} {data!r}")
+    return array
+
+
+# ---------------------------------------------------------------------- constructors
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """A new leaf tensor from a number, nested list or ndarray.
+
+    Python floats become float32 (as torch); an ndarray keeps its dtype unless `dtype`
+    is given.  The data is copied, so later changes to `data` don't leak in.
+    """
+    array = _as_array(data, dtype)
+    return Tensor(array.copy() if array is data else array, requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=np.float32, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=np.float32, requires_grad=False) -> Tensor:
+    return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros_like(t.data), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, requires_grad=False) -> Tensor:
+    return Tensor(np.ones_like(t.data), requires_grad=requires_grad)
+
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed tinygan's random numbers (randn, rand, layer initialisation)."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+
+
+def default_generator() -> np.random.Generator:
+    """The generator behind randn/rand and nn.init; seeded by `manual_seed`."""
+    return _generator
+
+
+def randn(*shape, dtype=np.float32, requires_grad=False) -> Tensor:
+    return Tensor(_generator.standard_normal(_shape_arg(shape), dtype=np.float64).astype(dtype), requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=np.float32, requires_grad=False) -> Tensor:
+    return Tensor(_generator.random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def _shape_arg(shape) -> tuple:
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along an existing axis (torch.cat)."""
+    return shape_ops.Cat.apply(*tensors, axis=dim)
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Stack tensors along a new axis (torch.stack)."""
+    return shape_ops.Stack.apply(*tensors, axis=dim)
+
+
+__all__ = ["Tensor", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
+           "manual_seed", "cat", "stack", "Function", "is_grad_enabled"]
