@@ -1,0 +1,135 @@
+"""im2col and col2im: the data movement that turns a convolution into one matrix product.
+
+For an input x of shape (N, C, H, W) and a kh x kw kernel, `im2col` builds the matrix
+
+    cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
+
+of shape (C*kh*kw, N*OH*OW): column (n, oh, ow) holds the receptive field of output
+pixel (oh, ow) of image n, so a convolution is  W.reshape(O, C*kh*kw) @ cols.
+Positions that fall into the zero padding read as 0.
+
+`col2im` is its adjoint: it adds every entry of such a matrix back onto the pixel it
+came from.  Overlapping windows (stride < kernel) make several columns read the same
+pixel, so col2im *sums* -- which is exactly the chain rule for a pixel used many times,
+and exactly what a transposed convolution does with its input.
+
+Each operation comes twice: `reference_*`, plain NumPy (a strided view for im2col,
+one slice-add per kernel tap for col2im), and the Numba kernel the ops use, which
+does the same in one parallel pass.  tests/test_kernels_im2col.py proves them equal.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length of a convolution along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+# ---------------------------------------------------------------------- NumPy reference
+def _padded_window_view(x, kernel, stride, padding, dilation, out_size):
+    """A (N, C, kh, kw, OH, OW) strided view of the zero-padded x: no data is copied."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
+    # Pad enough on the far side for every window, even when out_size asks for more
+    # windows than fit (transposed convolution with output_padding).
+    extra_h = max(0, (oh - 1) * sh + dh * (kh - 1) + 1 - (x.shape[2] + 2 * ph))
+    extra_w = max(0, (ow - 1) * sw + dw * (kw - 1) + 1 - (x.shape[3] + 2 * pw))
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w)))
+    n, c = x.shape[:2]
+    s_n, s_c, s_h, s_w = padded.strides
+    return np.lib.stride_tricks.as_strided(
+        padded, shape=(n, c, kh, kw, oh, ow),
+        strides=(s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False)
+
+
+def reference_im2col(x, kernel, stride, padding, dilation, out_size):
+    """im2col in NumPy: a strided window view, rearranged into (C*kh*kw, N*OH*OW) by one copy."""
+    windows = _padded_window_view(x, kernel, stride, padding, dilation, out_size)
+    n, c, kh, kw, oh, ow = windows.shape
+    return np.ascontiguousarray(windows.transpose(1, 2, 3, 0, 4, 5)).reshape(c * kh * kw, n * oh * ow)
+
+
+def reference_col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
+    """col2im in NumPy: for each kernel tap (i, j), add its row block onto the pixels it read."""
+    n, c, h, w = input_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
+    extra_h = max(0, (oh - 1) * sh + dh * (kh - 1) + 1 - (h + 2 * ph))
+    extra_w = max(0, (ow - 1) * sw + dw * (kw - 1) + 1 - (w + 2 * pw))
+    padded = np.zeros((n, c, h + 2 * ph + extra_h, w + 2 * pw + extra_w), dtype=cols.dtype)
+    taps = cols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)  # (N, C, kh, kw, OH, OW)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+            columns = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+            padded[:, :, rows, columns] += taps[:, :, i, j]
+    return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+# ---------------------------------------------------------------------- Numba kernels
+@numba.njit(cache=True, parallel=True)
+def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n_images, channels, height, width = x.shape
+    plane = oh * ow
+    # One parallel task per row (c, i, j) of cols: rows are disjoint, and each row is
+    # written front to back, which keeps the writes streaming through the cache.
+    for row in numba.prange(channels * kh * kw):
+        c = row // (kh * kw)
+        i = (row // kw) % kh
+        j = row % kw
+        for n in range(n_images):
+            base = n * plane
+            for y in range(oh):
+                source_y = y * sh - ph + i * dh
+                out = base + y * ow
+                if source_y < 0 or source_y >= height:
+                    for x_ in range(ow):
+                        cols[row, out + x_] = 0
+                    continue
+                for x_ in range(ow):
+                    source_x = x_ * sw - pw + j * dw
+                    if 0 <= source_x < width:
+                        cols[row, out + x_] = x[n, c, source_y, source_x]
+                    else:
+                        cols[row, out + x_] = 0
+
+
+@numba.njit(cache=True, parallel=True)
+def _col2im_kernel(cols, image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    n_images, channels, height, width = image.shape
+    plane = oh * ow
+    # One parallel task per (image, channel) plane: every write of a task lands in its
+    # own plane, so the sums need no locks even though windows overlap.
+    for task in numba.prange(n_images * channels):
+        n = task // channels
+        c = task % channels
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for y in range(oh):
+                    target_y = y * sh - ph + i * dh
+                    if target_y < 0 or target_y >= height:
+                        continue
+                    start = n * plane + y * ow
+                    for x_ in range(ow):
+                        target_x = x_ * sw - pw + j * dw
+                        if 0 <= target_x < width:
+                            image[n, c, target_y, target_x] += cols[row, start + x_]
+
+
+def im2col(x, kernel, stride, padding, dilation, out_size):
+    """(N, C, H, W) -> cols (C*kh*kw, N*OH*OW), in x's dtype (Numba kernel)."""
+    n, c = x.shape[:2]
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
+    cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
+    _im2col_kernel(np.ascontiguousarray(x), cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    return cols
+
+
+def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
+    """cols (C*kh*kw, N*OH*OW) -> the (N, C, H, W) image that sums them back (Numba kernel)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
+    image = np.zeros(input_shape, dtype=cols.dtype)
+    _col2im_kernel(np.ascontiguousarray(cols), image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    return image
