@@ -1,0 +1,130 @@
+"""Loss functions: binary cross-entropy (on probabilities and on logits) and mean squared error.
+
+Each computes a per-element loss l and then reduces it: reduction="mean" (the
+default) averages, "sum" adds, "none" returns l itself.  The backward of the
+reduction is the first step of every backward here (`_reduction_grad`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from .activation import stable_sigmoid
+from .common import check_float
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_pair(op: str, input: np.ndarray, target: np.ndarray, reduction: str) -> None:
+    check_float(op, "input", input)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if np.shape(target) != input.shape:
+        raise ValueError(f"{op}: target must have the input's shape {input.shape}, got {np.shape(target)}")
+
+
+def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return np.asarray(loss.mean(), dtype=loss.dtype)
+    if reduction == "sum":
+        return np.asarray(loss.sum(), dtype=loss.dtype)
+    return loss
+
+
+def _reduction_grad(grad: np.ndarray, shape: tuple, reduction: str) -> np.ndarray:
+    """dL/dl for each element l of the unreduced loss, given dL/d(reduced loss)."""
+    if reduction == "none":
+        return grad
+    size = int(np.prod(shape))
+    return np.broadcast_to(grad / size if reduction == "mean" else grad, shape)
+
+
+class BinaryCrossEntropy(Function):
+    """l = -w [ t log(p) + (1 - t) log(1 - p) ],  each log clamped at -100 (as torch).
+
+    dL/dp = g w (p - t) / max(p (1 - p), 1e-12)   (the clamp keeps p = 0 or 1 finite).
+    """
+
+    @staticmethod
+    def forward(ctx, p, target, weight=None, reduction="mean"):
+        op = "binary_cross_entropy"
+        _check_pair(op, p, target, reduction)
+        if np.any((p < 0) | (p > 1)) or np.any(np.isnan(p)):
+            raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values in "
+                             f"[{np.nanmin(p):.4g}, {np.nanmax(p):.4g}] (use binary_cross_entropy_with_logits on logits)")
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(p), -100)
+            log_not_p = np.maximum(np.log1p(-p), -100)
+        loss = -(target * log_p + (1 - target) * log_not_p)
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(p, target, weight)
+        ctx.reduction = reduction
+        return _reduce(loss.astype(p.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, target, weight = ctx.saved_tensors
+        grad = _reduction_grad(grad, p.shape, ctx.reduction)
+        grad_p = grad * (p - target) / np.maximum(p * (1 - p), 1e-12)
+        if weight is not None:
+            grad_p = grad_p * weight
+        return grad_p.astype(p.dtype, copy=False), None, None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """l = -w [ t log(sigmoid(z)) + (1 - t) log(1 - sigmoid(z)) ], computed stably as
+
+        l = w [ max(z, 0) - z t + log(1 + exp(-|z|)) ]
+
+    which never exponentiates a positive number.    dL/dz = g w (sigmoid(z) - t).
+    """
+
+    @staticmethod
+    def forward(ctx, z, target, weight=None, reduction="mean"):
+        _check_pair("binary_cross_entropy_with_logits", z, target, reduction)
+        loss = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(z, target, weight)
+        ctx.reduction = reduction
+        return _reduce(loss.astype(z.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, target, weight = ctx.saved_tensors
+        grad = _reduction_grad(grad, z.shape, ctx.reduction)
+        grad_z = grad * (stable_sigmoid(z) - target)
+        if weight is not None:
+            grad_z = grad_z * weight
+        return grad_z.astype(z.dtype, copy=False), None, None
+
+
+class MSELoss(Function):
+    """l = (x - t)^2.    dL/dx = 2 g (x - t),   dL/dt = -2 g (x - t)."""
+
+    @staticmethod
+    def forward(ctx, x, target, reduction="mean"):
+        _check_pair("mse_loss", x, target, reduction)
+        difference = x - target
+        ctx.save_for_backward(difference)
+        ctx.reduction = reduction
+        return _reduce(difference * difference, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (difference,) = ctx.saved_tensors
+        grad_x = 2 * _reduction_grad(grad, difference.shape, ctx.reduction) * difference
+        return grad_x, -grad_x
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    return BinaryCrossEntropy.apply(input, target, weight, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean"):
+    return BinaryCrossEntropyWithLogits.apply(input, target, weight, reduction=reduction)
+
+
+def mse_loss(input, target, reduction="mean"):
+    return MSELoss.apply(input, target, reduction=reduction)

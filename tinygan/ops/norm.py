@@ -1,0 +1,113 @@
+"""Batch normalisation for (N, C) and (N, C, H, W) inputs.
+
+Each channel c is normalised over the m = N (or N*H*W) values it has in the batch:
+
+    mean_c = (1/m) sum x            var_c = (1/m) sum (x - mean_c)^2     (biased)
+    xhat   = (x - mean_c) / sqrt(var_c + eps)
+    y      = weight_c * xhat + bias_c
+
+In training mode the batch statistics are used and the running estimates are updated
+in place, with the *unbiased* variance (as torch):
+
+    running_mean = (1 - momentum) running_mean + momentum mean_c
+    running_var  = (1 - momentum) running_var  + momentum var_c * m / (m - 1)
+
+In evaluation mode the running estimates replace mean_c and var_c, and y is an affine
+function of x.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from .common import check_float, check_rank
+
+
+def _channel_axes(x: np.ndarray) -> tuple:
+    return (0,) if x.ndim == 2 else (0, 2, 3)
+
+
+def _per_channel(values: np.ndarray, ndim: int) -> np.ndarray:
+    """A (C,) vector shaped to broadcast against (N, C) or (N, C, H, W)."""
+    return values.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class BatchNorm(Function):
+    """Batch norm with a closed-form backward (not a chain of elementwise ops).
+
+    Backward, derived per channel with m values, g = dL/dy, and s = 1/sqrt(var + eps):
+        dL/dbias   = sum g
+        dL/dweight = sum g * xhat
+        dL/dxhat   = g * weight
+    In training, xhat depends on x directly and through mean and var:
+        dL/dvar  = sum dL/dxhat * (x - mean) * (-1/2) s^3
+        dL/dmean = -s sum dL/dxhat        (the dvar/dmean term is 0: sum (x - mean) = 0)
+        dL/dx    = s dL/dxhat + dL/dvar * 2 (x - mean) / m + dL/dmean / m
+    which, writing (x - mean) s = xhat, simplifies to
+        dL/dx    = weight * s * ( g - mean(g) - xhat * mean(g * xhat) ).
+    In evaluation, mean and var are constants and dL/dx = weight * s * g.
+    """
+
+    @staticmethod
+    def forward(ctx, x, running_mean, running_var, weight, bias, training=False, momentum=0.1, eps=1e-5):
+        op = "batch_norm"
+        check_float(op, "input", x)
+        check_rank(op, "input", x, (2, 4), "(N, C) or (N, C, H, W)")
+        channels = x.shape[1]
+        for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                            ("weight", weight), ("bias", bias)):
+            if value is not None and np.shape(value) != (channels,):
+                raise ValueError(f"{op}: {name} must have shape ({channels},) for an input with {channels} "
+                                 f"channels, got {np.shape(value)}")
+        axes = _channel_axes(x)
+        count = x.size // channels
+        if training:
+            if count < 2:
+                raise ValueError(f"{op}: training needs more than 1 value per channel, got input shape {x.shape}")
+            mean = x.mean(axis=axes)
+            centred = x - _per_channel(mean, x.ndim)
+            var = np.mean(centred * centred, axis=axes)
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+            if running_var is not None:
+                running_var *= 1 - momentum
+                running_var += momentum * var * (count / (count - 1))
+        else:
+            if running_mean is None or running_var is None:
+                raise ValueError(f"{op}: evaluation mode (training=False) needs running_mean and running_var")
+            mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
+            centred = x - _per_channel(mean, x.ndim)
+        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        xhat = centred * _per_channel(inv_std, x.ndim)
+        out = xhat * _per_channel(weight, x.ndim) if weight is not None else xhat.copy()
+        if bias is not None:
+            out += _per_channel(bias, x.ndim)
+        ctx.save_for_backward(xhat, inv_std, weight)
+        ctx.training = training
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xhat, inv_std, weight = ctx.saved_tensors
+        axes, ndim = _channel_axes(grad), grad.ndim
+        needs_x, needs_running_mean, needs_running_var, needs_weight, needs_bias = (ctx.needs_input_grad + (False,) * 5)[:5]
+        grad_weight = np.sum(grad * xhat, axis=axes) if needs_weight or (needs_x and ctx.training) else None
+        grad_bias = np.sum(grad, axis=axes) if needs_bias or (needs_x and ctx.training) else None
+        grad_x = None
+        if needs_x:
+            scale = inv_std if weight is None else weight * inv_std
+            if ctx.training:
+                count = grad.size // grad.shape[1]
+                mean_grad = _per_channel(grad_bias / count, ndim)
+                mean_grad_xhat = _per_channel(grad_weight / count, ndim)
+                grad_x = (grad - mean_grad - xhat * mean_grad_xhat) * _per_channel(scale, ndim)
+            else:
+                grad_x = grad * _per_channel(scale, ndim)
+        return (grad_x, None, None, grad_weight if needs_weight else None, grad_bias if needs_bias else None)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """torch.nn.functional.batch_norm: running_mean/running_var (arrays or tensors) update in place."""
+    return BatchNorm.apply(input, running_mean, running_var, weight, bias,
+                           training=training, momentum=momentum, eps=eps)
