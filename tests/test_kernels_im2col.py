@@ -1,0 +1,41 @@
+"""The Numba im2col/col2im kernels equal their NumPy references, in both float dtypes."""
+import numpy as np
+from hypothesis import given
+
+from tinygan.kernels.im2col import col2im, im2col, output_size, reference_col2im, reference_im2col
+from tinygan.testing import conv2d_configs, float_dtypes, seeds
+from helpers import random_array
+
+
+def geometry(config):
+    kernel = config["weight_shape"][2:]
+    out = tuple(output_size(config["input_shape"][2 + a], kernel[a], config["stride"][a], config["padding"][a],
+                            config["dilation"][a]) for a in (0, 1))
+    return kernel, config["stride"], config["padding"], config["dilation"], out
+
+
+@given(config=conv2d_configs(max_size=9), dtype=float_dtypes(), seed=seeds())
+def test_im2col_kernel_equals_reference(config, dtype, seed):
+    x = random_array(config["input_shape"], seed, dtype=dtype)
+    cols = im2col(x, *geometry(config))
+    assert cols.dtype == dtype
+    np.testing.assert_array_equal(cols, reference_im2col(x, *geometry(config)))
+
+
+@given(config=conv2d_configs(max_size=9), dtype=float_dtypes(), seed=seeds())
+def test_col2im_kernel_equals_reference(config, dtype, seed):
+    shape = config["input_shape"]
+    kernel, *_, out = geometry(config)
+    cols = random_array((shape[1] * kernel[0] * kernel[1], shape[0] * out[0] * out[1]), seed, dtype=dtype)
+    image = col2im(cols, shape, *geometry(config))
+    assert image.dtype == dtype
+    np.testing.assert_allclose(image, reference_col2im(cols, shape, *geometry(config)), rtol=1e-6, atol=1e-6)
+
+
+@given(config=conv2d_configs(), seed=seeds())
+def test_col2im_is_the_adjoint_of_im2col(config, seed):
+    x = random_array(config["input_shape"], seed)
+    cols = im2col(x, *geometry(config))
+    other = random_array(cols.shape, seed + 1)
+    np.testing.assert_allclose(np.sum(cols * other), np.sum(x * col2im(other, x.shape, *geometry(config))),
+                               rtol=1e-10, atol=1e-10)

@@ -1,0 +1,118 @@
+"""batch_norm, the losses and the activations: gradients, stability, running statistics, bad input."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinygan as tg
+import tinygan.functional as F
+from tinygan.testing import batch_norm_configs, seeds, shapes
+from helpers import random_array
+
+
+def leaf(shape, seed, low=-2.0, high=2.0):
+    return tg.tensor(random_array(shape, seed, low=low, high=high), requires_grad=True)
+
+
+@given(config=batch_norm_configs(), seed=seeds())
+def test_batch_norm_gradcheck(config, seed):
+    shape, channels = config["input_shape"], config["input_shape"][1]
+    running = [np.zeros(channels), np.ones(channels)]
+    inputs = [leaf(shape, seed)] + ([leaf((channels,), seed + 1), leaf((channels,), seed + 2)] if config["affine"] else [])
+    options = dict(training=config["training"], momentum=config["momentum"], eps=config["eps"])
+    assert tg.gradcheck(lambda x, *wb: F.batch_norm(x, *running, *wb, **options), inputs)
+
+
+def test_batch_norm_running_var_is_unbiased_and_momentum_is_torchs():
+    x = np.array([[1.0], [2.0], [3.0], [6.0]])  # one channel, m = 4: mean 3, biased var 3.5, unbiased 14/3
+    running_mean, running_var = np.array([10.0]), np.array([1.0])
+    y = F.batch_norm(tg.tensor(x), running_mean, running_var, training=True, momentum=0.1)
+    np.testing.assert_allclose(running_mean, [0.9 * 10 + 0.1 * 3])
+    np.testing.assert_allclose(running_var, [0.9 * 1 + 0.1 * 14 / 3])
+    np.testing.assert_allclose(y.data[:, 0], (x[:, 0] - 3) / np.sqrt(3.5 + 1e-5))  # normalised with the biased var
+
+
+def test_batch_norm_eval_uses_running_statistics():
+    x = np.array([[1.0, 5.0], [3.0, 5.0]])
+    y = F.batch_norm(tg.tensor(x), np.array([1.0, 4.0]), np.array([4.0, 1.0]), np.array([2.0, 1.0]),
+                     np.array([0.0, 1.0]), training=False, eps=0.0)
+    np.testing.assert_allclose(y.data, [[0.0, 2.0], [2.0, 2.0]])
+
+
+def test_batch_norm_training_output_is_normalised_per_channel():
+    x = random_array((8, 3, 4, 4), 0) * np.array([1, 5, 20])[None, :, None, None] + 7
+    y = F.batch_norm(tg.tensor(x), None, None, training=True).data
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.std(axis=(0, 2, 3)), 1, rtol=1e-3)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: F.batch_norm(tg.zeros(4, 3), np.zeros(2), np.ones(2), training=True), r"running_mean must have shape \(3,\)"),
+    (lambda: F.batch_norm(tg.zeros(4, 3), None, None, tg.ones(4), training=True), r"weight must have shape \(3,\)"),
+    (lambda: F.batch_norm(tg.zeros(1, 3), None, None, training=True), r"more than 1 value per channel"),
+    (lambda: F.batch_norm(tg.zeros(4, 3, 2), None, None, training=True), r"input must be 2-D or 4-D"),
+    (lambda: F.batch_norm(tg.zeros(4, 3), None, None, training=False), r"needs running_mean and running_var"),
+])
+def test_batch_norm_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@given(shape=shapes(min_dims=1), seed=seeds())
+def test_loss_gradchecks(reduction, shape, seed):
+    target = tg.tensor(np.random.default_rng(seed).uniform(0, 1, size=shape))
+    assert tg.gradcheck(lambda p: F.binary_cross_entropy(p, target, reduction=reduction), [leaf(shape, seed, 0.05, 0.95)])
+    assert tg.gradcheck(lambda z: F.binary_cross_entropy_with_logits(z, target, reduction=reduction), [leaf(shape, seed, -4, 4)])
+    assert tg.gradcheck(lambda x, t: F.mse_loss(x, t, reduction=reduction), [leaf(shape, seed), leaf(shape, seed + 1)])
+
+
+def test_bce_by_hand():
+    p, t = tg.tensor(np.array([0.5, 0.9]), requires_grad=True), tg.tensor(np.array([1.0, 0.0]))
+    loss = F.binary_cross_entropy(p, t)
+    np.testing.assert_allclose(loss.item(), -(np.log(0.5) + np.log(0.1)) / 2)
+    loss.backward()
+    np.testing.assert_allclose(p.grad, [-1 / 0.5 / 2, 1 / 0.1 / 2])
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda: F.binary_cross_entropy(tg.tensor([0.5, 1.5]), tg.tensor([1.0, 0.0])), ValueError, r"probabilities in \[0, 1\]"),
+    (lambda: F.binary_cross_entropy(tg.tensor([0.5, 0.5]), tg.tensor([1.0])), ValueError, r"target must have the input's shape"),
+    (lambda: F.mse_loss(tg.zeros(2), tg.zeros(2), reduction="avg"), ValueError, r"reduction must be one of"),
+    (lambda: F.binary_cross_entropy_with_logits(tg.zeros(3), tg.zeros(2, 3)), ValueError, r"target must have"),
+])
+def test_loss_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "sigmoid", "tanh"])
+@given(shape=shapes(), seed=seeds(), slope=st.sampled_from([0.01, 0.1, 0.2]))
+def test_activation_gradcheck(name, shape, seed, slope):
+    x = leaf(shape, seed, -4, 4)
+    x.data[np.abs(x.data) < 1e-3] = 0.5  # central differences must not straddle the kink at 0
+    fn = (lambda t: F.leaky_relu(t, slope)) if name == "leaky_relu" else getattr(F, name)
+    assert tg.gradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturating_functions_are_stable_at_1000(dtype):
+    z = tg.tensor(np.array([-1000.0, -100.0, 0.0, 100.0, 1000.0], dtype=dtype), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning fails the test
+        s, t = F.sigmoid(z), F.tanh(z)
+        loss = F.binary_cross_entropy_with_logits(z, tg.tensor(np.array([1, 0, 1, 0, 1], dtype=dtype)), reduction="sum")
+        (s.sum() + t.sum() + loss).backward()
+    np.testing.assert_allclose(s.data, [0, 0, 0.5, 1, 1], atol=1e-30)
+    np.testing.assert_allclose(t.data, [-1, -1, 0, 1, 1])
+    assert np.isfinite(loss.item()) and np.isclose(loss.item(), 1000 + 0 + np.log(2) + 100 + 0, rtol=1e-6)
+    assert np.all(np.isfinite(z.grad)) and z.grad.dtype == dtype
+
+
+def test_leaky_relu_hand_values():
+    x = tg.tensor([-2.0, 0.0, 3.0], requires_grad=True)
+    y = F.leaky_relu(x, 0.1)
+    np.testing.assert_allclose(y.data, [-0.2, 0.0, 3.0], rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [0.1, 0.1, 1.0], rtol=1e-6)  # torch's slope at 0 is the negative one

@@ -1,0 +1,93 @@
+"""The DCGAN layers against torch, forward and backward, in float64 (skipped without torch)."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinygan as tg
+import tinygan.functional as F
+from tinygan.testing import batch_norm_configs, conv2d_configs, conv_transpose2d_configs, seeds, shapes
+from helpers import compare_with_torch, random_array
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+@given(config=conv2d_configs(), seed=seeds(), with_bias=st.booleans())
+def test_conv2d(config, seed, with_bias):
+    options = {k: config[k] for k in ("stride", "padding", "dilation")}
+    arrays = [random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1),
+              random_array(config["weight_shape"][:1], seed + 2) if with_bias else None]
+    compare_with_torch(lambda *t: F.conv2d(*t, **options), lambda *t: TF.conv2d(*t, **options), arrays)
+
+
+@given(config=conv_transpose2d_configs(), seed=seeds(), with_bias=st.booleans())
+def test_conv_transpose2d(config, seed, with_bias):
+    options = {k: config[k] for k in ("stride", "padding", "output_padding", "dilation")}
+    arrays = [random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1),
+              random_array(config["weight_shape"][1:2], seed + 2) if with_bias else None]
+    compare_with_torch(lambda *t: F.conv_transpose2d(*t, **options), lambda *t: TF.conv_transpose2d(*t, **options),
+                       arrays)
+
+
+@given(config=batch_norm_configs(), seed=seeds())
+def test_batch_norm_outputs_gradients_and_running_statistics(config, seed):
+    shape, channels = config["input_shape"], config["input_shape"][1]
+    options = dict(training=config["training"], momentum=config["momentum"], eps=config["eps"])
+    ours_stats = [random_array((channels,), seed + 3), random_array((channels,), seed + 4, low=0.5)]
+    theirs_stats = [torch.tensor(s.copy()) for s in ours_stats]
+    arrays = [random_array(shape, seed)]
+    if config["affine"]:
+        arrays += [random_array((channels,), seed + 1), random_array((channels,), seed + 2)]
+    compare_with_torch(lambda x, *wb: F.batch_norm(x, *ours_stats, *wb, **options),
+                       lambda x, *wb: TF.batch_norm(x, *theirs_stats, *wb, **options), arrays)
+    for mine, theirs in zip(ours_stats, theirs_stats):
+        np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-10)
+
+
+activations = [
+    ("relu", F.relu, TF.relu),
+    ("leaky_relu", lambda t: F.leaky_relu(t, 0.2), lambda t: TF.leaky_relu(t, 0.2)),
+    ("sigmoid", F.sigmoid, torch.sigmoid),
+    ("tanh", F.tanh, torch.tanh),
+]
+
+
+@pytest.mark.parametrize("name,ours,theirs", activations, ids=[a[0] for a in activations])
+@given(shape=shapes(), seed=seeds())
+def test_activations(name, ours, theirs, shape, seed):
+    compare_with_torch(ours, theirs, [random_array(shape, seed, low=-5, high=5)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@given(shape=shapes(min_dims=1), seed=seeds(), weighted=st.booleans())
+def test_losses(reduction, shape, seed, weighted):
+    target = np.random.default_rng(seed).uniform(0, 1, size=shape)
+    weight = random_array(shape, seed + 5, low=0.1, high=2) if weighted else None
+    probabilities = random_array(shape, seed, low=0.01, high=0.99)
+    compare_with_torch(lambda p: F.binary_cross_entropy(p, tg.tensor(target), weight, reduction=reduction),
+                       lambda p: TF.binary_cross_entropy(p, torch.tensor(target),
+                                                         None if weight is None else torch.tensor(weight),
+                                                         reduction=reduction), [probabilities])
+    logits = random_array(shape, seed, low=-6, high=6)
+    compare_with_torch(lambda z: F.binary_cross_entropy_with_logits(z, tg.tensor(target), weight, reduction=reduction),
+                       lambda z: TF.binary_cross_entropy_with_logits(z, torch.tensor(target),
+                                                                     None if weight is None else torch.tensor(weight),
+                                                                     reduction=reduction), [logits])
+    compare_with_torch(lambda x, t: F.mse_loss(x, t, reduction=reduction),
+                       lambda x, t: TF.mse_loss(x, t, reduction=reduction), [logits, target])
+
+
+def test_bce_at_saturated_probabilities_matches_torch():
+    p = np.array([0.0, 1.0, 0.0, 1.0, 0.5])
+    t = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    compare_with_torch(lambda x: F.binary_cross_entropy(x, tg.tensor(t), reduction="none"),
+                       lambda x: TF.binary_cross_entropy(x, torch.tensor(t), reduction="none"), [p])
+
+
+def test_extreme_logits_match_torch():
+    z = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
+    t = np.array([1.0, 0.0, 0.5, 1.0, 0.0])
+    compare_with_torch(lambda x: F.binary_cross_entropy_with_logits(x, tg.tensor(t), reduction="none"),
+                       lambda x: TF.binary_cross_entropy_with_logits(x, torch.tensor(t), reduction="none"), [z])
+    compare_with_torch(F.sigmoid, torch.sigmoid, [z])
+    compare_with_torch(F.tanh, torch.tanh, [z])
