@@ -1,0 +1,147 @@
+"""One full DCGAN training step, tinygan against torch, side by side in one process.
+
+The step is the standard one (the same as `tinygan train`): D on a real batch and on a
+detached fake batch, then G through D, both with Adam.  The two frameworks get the same
+model (torch's weights are copied from tinygan's), the same batch and the same noise.
+Also: a cProfile of tinygan's step (where the time goes), per-phase timings, and peak RSS.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_dcgan.py --json benchmarks/results/dcgan.json
+    python benchmarks/bench_dcgan.py --quick      # smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import resource
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import best_time, machine_description, print_table, try_import_torch, write_json  # noqa: E402
+
+import tinygan as tg  # noqa: E402
+import tinygan.functional as F  # noqa: E402
+from tinygan import optim  # noqa: E402
+from tinygan.models import Discriminator, Generator, weights_init  # noqa: E402
+
+
+def tinygan_step(G, D, opt_g, opt_d, real, noise):
+    """One DCGAN step; returns (loss_d, loss_g) as floats."""
+    ones = tg.tensor(np.ones(real.shape[0], dtype=np.float32))
+    zeros = tg.tensor(np.zeros(real.shape[0], dtype=np.float32))
+    opt_d.zero_grad()
+    fake = G(noise)
+    loss_d = F.binary_cross_entropy(D(real), ones) + F.binary_cross_entropy(D(fake.detach()), zeros)
+    loss_d.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    loss_g = F.binary_cross_entropy(D(fake), ones)
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+
+
+def torch_models(torch, G, D, nz, width):
+    """The same architecture in torch, with tinygan's weights copied over (strict)."""
+    nn = torch.nn
+    g = nn.Module()
+    g.main = nn.Sequential(
+        nn.ConvTranspose2d(nz, width * 4, 7, 1, 0, bias=False), nn.BatchNorm2d(width * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(width * 4, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(width * 2, 1, 4, 2, 1, bias=False), nn.Tanh())
+    d = nn.Module()
+    d.main = nn.Sequential(
+        nn.Conv2d(1, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(width * 2, 1, 7, 1, 0, bias=False), nn.Sigmoid())
+    for theirs, ours in ((g, G), (d, D)):
+        theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()}, strict=True)
+    return g, d
+
+
+def torch_step(torch, g, d, opt_g, opt_d, real, noise):
+    bce = torch.nn.functional.binary_cross_entropy
+    ones, zeros = torch.ones(real.shape[0]), torch.zeros(real.shape[0])
+    opt_d.zero_grad()
+    fake = g.main(noise)
+    loss_d = bce(d.main(real).view(-1), ones) + bce(d.main(fake.detach()).view(-1), zeros)
+    loss_d.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    loss_g = bce(d.main(fake).view(-1), ones)
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+
+
+def profile_top(fn, steps: int, lines: int = 15) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        fn()
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(lines)
+    return text.getvalue()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--width", type=int, default=64, help="ngf = ndf")
+    parser.add_argument("--nz", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="print tinygan's cProfile top lines")
+    parser.add_argument("--quick", action="store_true", help="batch 8, width 8, 2 repeats: a smoke test")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.width, args.repeats = 8, 8, 2
+
+    tg.manual_seed(0)
+    rng = np.random.default_rng(0)
+    G, D = Generator(nz=args.nz, ngf=args.width), Discriminator(ndf=args.width)
+    G.apply(weights_init)
+    D.apply(weights_init)
+    real_np = rng.uniform(-1, 1, (args.batch, 1, 28, 28)).astype(np.float32)
+    noise_np = rng.standard_normal((args.batch, args.nz, 1, 1)).astype(np.float32)
+    torch = try_import_torch(threads=2)
+    tg_models = (G, D)
+    if torch is not None:  # copy before tinygan trains, so both start from the same weights
+        g_t, d_t = torch_models(torch, G, D, args.nz, args.width)
+
+    opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real, noise = tg.tensor(real_np), tg.tensor(noise_np)
+    ours = lambda: tinygan_step(*tg_models, opt_g, opt_d, real, noise)
+    first_losses = ours()
+    row = {"model": f"DCGAN batch {args.batch} width {args.width}", "tinygan ms": best_time(ours, args.repeats)}
+
+    if torch is not None:
+        opt_gt = torch.optim.Adam(g_t.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_dt = torch.optim.Adam(d_t.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        real_t, noise_t = torch.from_numpy(real_np), torch.from_numpy(noise_np)
+        theirs = lambda: torch_step(torch, g_t, d_t, opt_gt, opt_dt, real_t, noise_t)
+        torch_first = theirs()
+        row["torch ms"] = best_time(theirs, args.repeats)
+        row["ratio"] = row["tinygan ms"] / row["torch ms"]
+        row["first-step losses (tinygan / torch)"] = (f"D {first_losses[0]:.4f} / {torch_first[0]:.4f}, "
+                                                     f"G {first_losses[1]:.4f} / {torch_first[1]:.4f}")
+    row["peak RSS MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    machine = machine_description()
+    print("machine:", machine, "\n")
+    print_table([row], list(row))
+    if args.profile:
+        print("\ntinygan step, cProfile by own time:\n")
+        print(profile_top(ours, max(2, args.repeats // 2)))
+    write_json(args.json, {"machine": machine, "batch": args.batch, "width": args.width, "step": row})
+    return row
+
+
+if __name__ == "__main__":
+    main()
