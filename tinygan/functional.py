@@ -5,9 +5,11 @@
 """
 from .ops.activation import leaky_relu, relu, sigmoid, tanh
 from .ops.conv import conv2d, conv_transpose2d
+from .ops.dropout import dropout
 from .ops.linalg import linear, matmul
 from .ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, mse_loss
 from .ops.norm import batch_norm
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "linear", "matmul", "conv2d", "conv_transpose2d",
            "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"]
+__all__ += ["dropout"]
