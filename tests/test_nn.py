@@ -532,3 +532,15 @@ def test_summary_numbers_by_hand(capsys):
     printed = capsys.readouterr().out
     assert "Total params: 683" in printed and "Total mult-adds: 1,056" in printed
     assert "3 (ConvTranspose2d)" in printed
+
+
+def test_deepcopy_gives_an_independent_model():
+    import copy
+
+    model = small_sequential()
+    clone = copy.deepcopy(model)
+    assert isinstance(clone[0].weight, nn.Parameter) and clone[0].weight is not model[0].weight
+    assert list(clone.state_dict()) == list(model.state_dict())
+    clone[1].running_mean[...] = 5
+    clone[0].weight.data[...] = 0
+    assert not np.any(model[1].running_mean == 5) and np.any(model[0].weight.data != 0)

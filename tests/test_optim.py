@@ -244,3 +244,27 @@ def test_bad_arguments():
         optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
     with pytest.raises(ValueError, match="non-leaf"):
         optim.SGD([p * 2], lr=0.1)
+
+
+def test_torch_optimizer_state_resumes_in_tinygan():
+    torch = pytest.importorskip("torch")
+    theirs = [torch.tensor(W0, requires_grad=True), torch.tensor(B0, requires_grad=True)]
+    their_optimizer = torch.optim.Adam(theirs, lr=0.05, amsgrad=True)
+    x, y = torch.tensor(X), torch.tensor(Y)
+
+    def torch_step():
+        their_optimizer.zero_grad()
+        ((x @ theirs[0] + theirs[1] - y) ** 2).mean().backward()
+        their_optimizer.step()
+
+    for _ in range(10):
+        torch_step()
+    ours = [nn.Parameter(p.detach().numpy().copy()) for p in theirs]
+    our_optimizer = optim.Adam(ours, lr=0.5)
+    our_optimizer.load_state_dict(their_optimizer.state_dict())  # tensors, float steps, extra falsy options
+    assert our_optimizer.param_groups[0]["lr"] == 0.05 and our_optimizer.state[ours[0]]["step"] == 10
+    for _ in range(10):
+        torch_step()
+        regression_step(ours, our_optimizer)
+    for mine, reference in zip(ours, theirs):
+        np.testing.assert_allclose(mine.data, reference.detach().numpy(), rtol=1e-6, atol=1e-9)
