@@ -113,3 +113,78 @@ def batch_norm_configs(draw, max_batch: int = 4, max_channels: int = 3, max_size
         shape = (2,) + shape[1:]
     return dict(input_shape=shape, training=draw(st.booleans()), momentum=draw(st.sampled_from([0.1, 0.5, 1.0])),
                 eps=draw(st.sampled_from([1e-5, 1e-3])), affine=draw(st.booleans()))
+
+
+def _maybe_one_int(draw, pair):
+    """An equal (h, w) pair is sometimes given as one number, as users write `kernel_size=2`."""
+    return pair[0] if pair is not None and pair[0] == pair[1] and draw(st.booleans()) else pair
+
+
+@st.composite
+def pool2d_configs(draw, max_batch: int = 2, max_channels: int = 3, max_size: int = 6, max_kernel: int = 4,
+                   max_stride: int = 3):
+    """Valid max_pool2d / avg_pool2d settings: a dict with input_shape, kernel_size, stride, padding.
+
+    Padding is at most half the kernel on each axis (torch's rule), and the input is drawn
+    after the kernel so that the kernel always fits the padded input.  stride is sometimes
+    None (it then defaults to kernel_size).  Everything but input_shape is a keyword argument
+    of both tinygan's and torch's pooling functions.
+    """
+    kernel = draw(pairs(1, max_kernel))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    stride = draw(st.one_of(st.none(), pairs(1, max_stride)))
+    smallest = [max(1, k - 2 * p) for k, p in zip(kernel, padding)]
+    height, width = (draw(st.integers(low, low + max_size - 1)) for low in smallest)
+    batch, channels = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
+    return dict(input_shape=(batch, channels, height, width), kernel_size=_maybe_one_int(draw, kernel),
+                stride=_maybe_one_int(draw, stride), padding=_maybe_one_int(draw, padding))
+
+
+def scale_factors(min_value: float = 0.25, max_value: float = 3.0):
+    """Scale factors: integers, the usual fractions (0.5, 1.5, ...), and arbitrary floats in between."""
+    usual = st.sampled_from([1, 2, 3, 0.5, 1.5, 2.5, 0.75, 1 / 3])
+    return st.one_of(usual, st.floats(min_value, max_value)).filter(lambda s: min_value <= s <= max_value)
+
+
+@st.composite
+def interpolate_configs(draw, modes=("nearest", "bilinear"), max_batch: int = 2, max_channels: int = 2,
+                        max_size: int = 5, max_out: int = 9):
+    """Valid interpolate settings: a dict with input_shape, mode, and either size or scale_factor.
+
+    Bilinear configurations carry align_corners (True or False); scale-factor ones sometimes
+    recompute_scale_factor=True.  Scale factors are drawn so that every output side,
+    floor(side * scale_factor), is at least 1.  Everything but input_shape is a keyword
+    argument of both tinygan's and torch's interpolate.
+    """
+    mode = draw(st.sampled_from(modes))
+    height, width = draw(pairs(1, max_size))
+    config = dict(input_shape=(draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)), height, width),
+                  mode=mode)
+    if mode == "bilinear":
+        config["align_corners"] = draw(st.booleans())
+    if draw(st.booleans()):
+        config["size"] = _maybe_one_int(draw, draw(pairs(1, max_out)))
+        return config
+
+    def fits(side):  # floor(side * s) >= 1
+        return scale_factors().filter(lambda s: side * s >= 1)
+
+    if draw(st.booleans()):
+        config["scale_factor"] = draw(fits(min(height, width)))
+    else:
+        config["scale_factor"] = (draw(fits(height)), draw(fits(width)))
+    if draw(st.booleans()):
+        config["recompute_scale_factor"] = True
+    return config
+
+
+def distinct_arrays(shape, dtype=np.float64, gap: float = 0.1):
+    """Arrays whose elements all differ by at least `gap`: a shuffled, centred range times gap.
+
+    For checking ops with a kink where elements tie (max, max pooling): a central difference
+    with eps << gap never changes which element is the largest.
+    """
+    size = int(np.prod(shape))
+    centre = (size - 1) / 2
+    return st.permutations(range(size)).map(
+        lambda order: ((np.array(order, dtype=np.float64) - centre) * gap).astype(dtype).reshape(shape))
