@@ -6,6 +6,17 @@
     y.backward()
     x.grad  # array([[ 2., -4.]], dtype=float32)
 """
+import os as _os
+import sys as _sys
+
+if "numpy" not in _sys.modules:
+    # OpenBLAS's worker threads busy-wait for ~0.1 s after every matrix product. On a
+    # small machine they then fight the Numba kernels that run right after each GEMM
+    # for the same cores (measured: im2col after a GEMM 3x slower).  A short timeout
+    # lets them sleep at once.  It only takes effect if set before NumPy loads OpenBLAS,
+    # and a value the user chose is kept.
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import gradcheck
 from .serialization import load, save

@@ -68,6 +68,18 @@ def reference_col2im(cols, input_shape, kernel, stride, padding, dilation, out_s
 
 
 # ---------------------------------------------------------------------- Numba kernels
+@numba.njit(cache=True, inline="always")
+def _valid_range(out_len, stride, offset, size):
+    """The outputs o in [lo, hi) whose source o*stride + offset lies inside [0, size).
+
+    Computing the range once per kernel tap keeps the inner loops free of bounds tests:
+    everything outside it reads the zero padding.
+    """
+    lo = max(0, -((offset) // stride))  # ceil(-offset / stride), for stride > 0
+    hi = min(out_len, (size - 1 - offset) // stride + 1)
+    return lo, max(lo, hi)
+
+
 @numba.njit(cache=True, parallel=True)
 def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n_images, channels, height, width = x.shape
@@ -78,21 +90,15 @@ def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
         c = row // (kh * kw)
         i = (row // kw) % kh
         j = row % kw
+        y_lo, y_hi = _valid_range(oh, sh, i * dh - ph, height)
+        x_lo, x_hi = _valid_range(ow, sw, j * dw - pw, width)
         for n in range(n_images):
-            base = n * plane
-            for y in range(oh):
-                source_y = y * sh - ph + i * dh
-                out = base + y * ow
-                if source_y < 0 or source_y >= height:
-                    for x_ in range(ow):
-                        cols[row, out + x_] = 0
-                    continue
-                for x_ in range(ow):
-                    source_x = x_ * sw - pw + j * dw
-                    if 0 <= source_x < width:
-                        cols[row, out + x_] = x[n, c, source_y, source_x]
-                    else:
-                        cols[row, out + x_] = 0
+            out = cols[row, n * plane:(n + 1) * plane]
+            out[:] = 0
+            for y in range(y_lo, y_hi):
+                source = x[n, c, y * sh + i * dh - ph]
+                for x_ in range(x_lo, x_hi):
+                    out[y * ow + x_] = source[x_ * sw + j * dw - pw]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -105,22 +111,32 @@ def _col2im_kernel(cols, image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
         n = task // channels
         c = task % channels
         for i in range(kh):
+            y_lo, y_hi = _valid_range(oh, sh, i * dh - ph, height)
             for j in range(kw):
+                x_lo, x_hi = _valid_range(ow, sw, j * dw - pw, width)
                 row = (c * kh + i) * kw + j
-                for y in range(oh):
-                    target_y = y * sh - ph + i * dh
-                    if target_y < 0 or target_y >= height:
-                        continue
+                for y in range(y_lo, y_hi):
+                    target_y = y * sh + i * dh - ph
                     start = n * plane + y * ow
-                    for x_ in range(ow):
-                        target_x = x_ * sw - pw + j * dw
-                        if 0 <= target_x < width:
-                            image[n, c, target_y, target_x] += cols[row, start + x_]
+                    for x_ in range(x_lo, x_hi):
+                        image[n, c, target_y, x_ * sw + j * dw - pw] += cols[row, start + x_]
+
+
+def _window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size) -> bool:
+    """True when the one window covers the unpadded image exactly (DCGAN's first and last layers).
+
+    Then each column of cols is simply one flattened image, and the convolution is a
+    fully connected layer: im2col and col2im reduce to a transpose.
+    """
+    return (tuple(out_size) == (1, 1) and tuple(kernel) == tuple(image_hw) and tuple(padding) == (0, 0)
+            and tuple(dilation) == (1, 1))
 
 
 def im2col(x, kernel, stride, padding, dilation, out_size):
     """(N, C, H, W) -> cols (C*kh*kw, N*OH*OW), in x's dtype (Numba kernel)."""
     n, c = x.shape[:2]
+    if _window_is_whole_image(x.shape[2:], kernel, stride, padding, dilation, out_size):
+        return np.ascontiguousarray(x.reshape(n, -1).T)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
     cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
     _im2col_kernel(np.ascontiguousarray(x), cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
@@ -129,6 +145,8 @@ def im2col(x, kernel, stride, padding, dilation, out_size):
 
 def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
     """cols (C*kh*kw, N*OH*OW) -> the (N, C, H, W) image that sums them back (Numba kernel)."""
+    if _window_is_whole_image(input_shape[2:], kernel, stride, padding, dilation, out_size):
+        return np.ascontiguousarray(cols.T).reshape(input_shape)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
     image = np.zeros(input_shape, dtype=cols.dtype)
     _col2im_kernel(np.ascontiguousarray(cols), image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
