@@ -20,16 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.batchnorm import batch_norm_backward, channel_mean_var, normalize
 from .common import check_float, check_rank
-
-
-def _channel_axes(x: np.ndarray) -> tuple:
-    return (0,) if x.ndim == 2 else (0, 2, 3)
-
-
-def _per_channel(values: np.ndarray, ndim: int) -> np.ndarray:
-    """A (C,) vector shaped to broadcast against (N, C) or (N, C, H, W)."""
-    return values.reshape((1, -1) + (1,) * (ndim - 2))
 
 
 class BatchNorm(Function):
@@ -46,6 +38,9 @@ class BatchNorm(Function):
     which, writing (x - mean) s = xhat, simplifies to
         dL/dx    = weight * s * ( g - mean(g) - xhat * mean(g * xhat) ).
     In evaluation, mean and var are constants and dL/dx = weight * s * g.
+
+    The statistics, the normalisation and this backward each run as one fused Numba
+    kernel over the channels (kernels/batchnorm.py, with its NumPy reference).
     """
 
     @staticmethod
@@ -59,14 +54,11 @@ class BatchNorm(Function):
             if value is not None and np.shape(value) != (channels,):
                 raise ValueError(f"{op}: {name} must have shape ({channels},) for an input with {channels} "
                                  f"channels, got {np.shape(value)}")
-        axes = _channel_axes(x)
         count = x.size // channels
         if training:
             if count < 2:
                 raise ValueError(f"{op}: training needs more than 1 value per channel, got input shape {x.shape}")
-            mean = x.mean(axis=axes)
-            centred = x - _per_channel(mean, x.ndim)
-            var = np.mean(centred * centred, axis=axes)
+            mean, var = channel_mean_var(x)
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
@@ -76,13 +68,11 @@ class BatchNorm(Function):
         else:
             if running_mean is None or running_var is None:
                 raise ValueError(f"{op}: evaluation mode (training=False) needs running_mean and running_var")
-            mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
-            centred = x - _per_channel(mean, x.ndim)
-        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-        xhat = centred * _per_channel(inv_std, x.ndim)
-        out = xhat * _per_channel(weight, x.ndim) if weight is not None else xhat.copy()
-        if bias is not None:
-            out += _per_channel(bias, x.ndim)
+            mean, var = running_mean, running_var
+        inv_std = 1 / np.sqrt(np.asarray(var, dtype=x.dtype) + x.dtype.type(eps))
+        scale = np.ones(channels, dtype=x.dtype) if weight is None else weight
+        shift = np.zeros(channels, dtype=x.dtype) if bias is None else bias
+        xhat, out = normalize(x, mean, inv_std, scale, shift)
         ctx.save_for_backward(xhat, inv_std, weight)
         ctx.training = training
         return out
@@ -90,21 +80,11 @@ class BatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         xhat, inv_std, weight = ctx.saved_tensors
-        axes, ndim = _channel_axes(grad), grad.ndim
-        needs_x, needs_running_mean, needs_running_var, needs_weight, needs_bias = (ctx.needs_input_grad + (False,) * 5)[:5]
-        grad_weight = np.sum(grad * xhat, axis=axes) if needs_weight or (needs_x and ctx.training) else None
-        grad_bias = np.sum(grad, axis=axes) if needs_bias or (needs_x and ctx.training) else None
-        grad_x = None
-        if needs_x:
-            scale = inv_std if weight is None else weight * inv_std
-            if ctx.training:
-                count = grad.size // grad.shape[1]
-                mean_grad = _per_channel(grad_bias / count, ndim)
-                mean_grad_xhat = _per_channel(grad_weight / count, ndim)
-                grad_x = (grad - mean_grad - xhat * mean_grad_xhat) * _per_channel(scale, ndim)
-            else:
-                grad_x = grad * _per_channel(scale, ndim)
-        return (grad_x, None, None, grad_weight if needs_weight else None, grad_bias if needs_bias else None)
+        needs_x, _, _, needs_weight, needs_bias = (ctx.needs_input_grad + (False,) * 5)[:5]
+        scale = inv_std if weight is None else weight * inv_std
+        grad_x, grad_bias, grad_weight = batch_norm_backward(grad, xhat, scale, ctx.training)
+        return (grad_x if needs_x else None, None, None, grad_weight if needs_weight else None,
+                grad_bias if needs_bias else None)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
