@@ -18,6 +18,7 @@ import pstats
 import resource
 import sys
 
+import tinygan  # noqa: F401  (first: it sets OpenBLAS's thread timeout before NumPy loads it)
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +97,7 @@ def main(argv=None):
     parser.add_argument("--nz", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="print tinygan's cProfile top lines")
+    parser.add_argument("--without-torch", action="store_true", help="time tinygan alone, torch not even imported")
     parser.add_argument("--quick", action="store_true", help="batch 8, width 8, 2 repeats: a smoke test")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
@@ -109,7 +111,7 @@ def main(argv=None):
     D.apply(weights_init)
     real_np = rng.uniform(-1, 1, (args.batch, 1, 28, 28)).astype(np.float32)
     noise_np = rng.standard_normal((args.batch, args.nz, 1, 1)).astype(np.float32)
-    torch = try_import_torch(threads=2)
+    torch = None if args.without_torch else try_import_torch(threads=2)
     tg_models = (G, D)
     if torch is not None:  # copy before tinygan trains, so both start from the same weights
         g_t, d_t = torch_models(torch, G, D, args.nz, args.width)
@@ -133,7 +135,7 @@ def main(argv=None):
                                                      f"G {first_losses[1]:.4f} / {torch_first[1]:.4f}")
     row["peak RSS MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    machine = machine_description()
+    machine = machine_description(torch)
     print("machine:", machine, "\n")
     print_table([row], list(row))
     if args.profile:

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+import tinygan  # noqa: F401  (first: it sets OpenBLAS's thread timeout before NumPy loads it)
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -165,7 +166,7 @@ def main(argv=None):
     if args.quick:
         args.batch, args.width, args.repeats = 4, 8, 1
     torch = try_import_torch(threads=2)
-    machine = machine_description()
+    machine = machine_description(torch)
     print("machine:", machine)
     print(f"\nbatch {args.batch}, width {args.width}, float32, forward+backward, best of {args.repeats}\n")
     rows = [bench_conv(*layer, torch, args.repeats) for layer in conv_layers(args.batch, args.width)]

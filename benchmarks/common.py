@@ -36,7 +36,7 @@ def try_import_torch(threads: int = 2):
     return torch
 
 
-def machine_description() -> dict:
+def machine_description(torch=None) -> dict:
     """CPU count, versions, the OPENBLAS_* variables and the BLAS kernel actually in use."""
     info = {
         "python": platform.python_version(),
@@ -45,6 +45,7 @@ def machine_description() -> dict:
         "processor": platform.processor() or platform.machine(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
+        "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
     }
     try:
         import numba
@@ -59,7 +60,6 @@ def machine_description() -> dict:
                         f"{p.get('num_threads')} threads)" for p in blas]
     except ImportError:
         info["blas"] = "threadpoolctl not installed: pip install threadpoolctl to see the BLAS kernel"
-    torch = try_import_torch()
     if torch is not None:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
