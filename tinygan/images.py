@@ -1,0 +1,166 @@
+"""Pictures of training: sample grids (PNG), the training as an animation (GIF), loss curves.
+
+All images here are batches shaped like a generator's output: float arrays (N, C, H, W)
+with values in [-1, 1] (the range of tanh), C = 1 for grey or 3 for colour.  Files are
+written to a temporary name first and then renamed, so a reader (or a Ctrl-C) never sees
+half a PNG.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Map [-1, 1] floats to 0..255 pixels (values outside are clipped): -1 -> 0, 1 -> 255."""
+    pixels = (np.asarray(images, dtype=np.float64) + 1.0) * 127.5
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """Tile a batch (N, C, H, W) into one image (C, rows*(H+p)+p, nrow*(W+p)+p), like torchvision.
+
+    Images fill the grid row by row, `nrow` per row; the gaps between them (and the border)
+    have the value `pad_value` (1.0, white, separates dark-background digits clearly).
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:  # (N, H, W): add the channel axis
+        images = images[:, None]
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"make_grid: expected a non-empty batch (N, C, H, W), got shape {images.shape}")
+    n, channels, height, width = images.shape
+    columns = min(nrow, n)
+    rows = math.ceil(n / columns)
+    grid = np.full((channels, rows * (height + padding) + padding, columns * (width + padding) + padding),
+                   pad_value, dtype=np.float32)
+    for index in range(n):
+        row, column = divmod(index, columns)
+        top, left = padding + row * (height + padding), padding + column * (width + padding)
+        grid[:, top:top + height, left:left + width] = images[index]
+    return grid
+
+
+def grid_to_pil(images: np.ndarray, nrow: int = 8, scale: int = 2):
+    """A PIL image of the grid of `images`, each pixel drawn as a `scale` x `scale` block."""
+    from PIL import Image
+
+    grid = to_uint8(make_grid(images, nrow=nrow))
+    if scale > 1:  # nearest-neighbour enlargement keeps the pixels crisp
+        grid = grid.repeat(scale, axis=1).repeat(scale, axis=2)
+    if grid.shape[0] == 1:
+        return Image.fromarray(grid[0], mode="L")
+    return Image.fromarray(grid.transpose(1, 2, 0), mode="RGB")
+
+
+def save_grid(images: np.ndarray, path, nrow: int = 8, scale: int = 2) -> Path:
+    """Write `images` (N, C, H, W) in [-1, 1] as a PNG grid with `nrow` images per row."""
+    path = Path(path)
+    with _atomic_target(path) as temporary:
+        grid_to_pil(images, nrow=nrow, scale=scale).save(temporary, format="PNG")
+    return path
+
+
+def save_gif(frame_paths, path, milliseconds_per_frame: int = 200, hold_last: int = 5) -> Path:
+    """Join the image files `frame_paths` (e.g. one sample grid per epoch) into a looping GIF.
+
+    The last frame is shown `hold_last` times as long, so the final result can be looked at
+    before the animation starts over.
+    """
+    from PIL import Image
+
+    frame_paths = list(frame_paths)
+    if not frame_paths:
+        raise ValueError("save_gif: no frames given")
+    frames = []
+    for frame_path in frame_paths:
+        with Image.open(frame_path) as image:
+            frames.append(image.convert("L") if image.mode in ("L", "1") else image.convert("RGB"))
+    durations = [milliseconds_per_frame] * (len(frames) - 1) + [milliseconds_per_frame * hold_last]
+    path = Path(path)
+    with _atomic_target(path) as temporary:
+        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+                       loop=0)
+    return path
+
+
+def read_metrics(path) -> list[dict]:
+    """The records of a metrics.jsonl file (one JSON object per line); [] if there is none yet."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open() as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def moving_average(values, window: int) -> np.ndarray:
+    """The mean of each value and up to `window - 1` before it (shorter at the start)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return values
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def plot_losses(records: list[dict], path, smooth: int = 25) -> Path:
+    """Plot a GAN's training curves from metrics records into a PNG with two panels.
+
+    Top: the discriminator and generator losses; bottom: D(x), the discriminator's mean
+    output on real digits, and D(G(z)), its mean output on generated ones.  Early on D
+    wins (D(x) -> 1, D(G(z)) -> 0); in a healthy run the two settle somewhere in between
+    rather than one of them collapsing.  Faint lines are the raw per-step values, solid
+    ones their moving average over `smooth` steps.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed: we only write files
+    import matplotlib.pyplot as plt
+
+    steps = [record["step"] for record in records]
+    figure, (losses, outputs) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for axes, keys in ((losses, (("loss_d", "loss D"), ("loss_g", "loss G"))),
+                       (outputs, (("d_x", "D(x)"), ("d_g_z", "D(G(z))")))):
+        for (key, label), colour in zip(keys, ("tab:blue", "tab:orange")):
+            values = [record[key] for record in records]
+            axes.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
+            axes.plot(steps, moving_average(values, smooth), color=colour, label=label)
+        axes.legend(loc="upper right")
+        axes.grid(alpha=0.3)
+    losses.set_ylabel("binary cross-entropy")
+    outputs.set_ylabel("mean discriminator output")
+    outputs.set_ylim(0, 1)
+    outputs.set_xlabel("step")
+    # Fixed margins: automatic layout (tight_layout) would double the time this takes.
+    figure.subplots_adjust(left=0.09, right=0.98, top=0.97, bottom=0.08, hspace=0.08)
+    path = Path(path)
+    with _atomic_target(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+    return path
+
+
+class _atomic_target:
+    """`with _atomic_target(path) as tmp:` write tmp; on success it replaces `path` in one step."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+
+    def __enter__(self) -> Path:
+        return self.temporary
+
+    def __exit__(self, error_type, error, traceback) -> bool:
+        if error_type is None:
+            os.replace(self.temporary, self.path)
+        else:
+            self.temporary.unlink(missing_ok=True)
+        return False
+
+
+__all__ = ["to_uint8", "make_grid", "grid_to_pil", "save_grid", "save_gif", "read_metrics", "moving_average",
+           "plot_losses"]
