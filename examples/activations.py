@@ -15,11 +15,12 @@ Run:  python examples/activations.py [--out DIR]
 """
 from __future__ import annotations
 
+import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+
 import sys
 
 import numpy as np
 
-import tinygan as tg
 import tinygan.functional as F
 import tinygan.nn as nn
 from _plotting import COLOURS, example_parser, heading, new_figure, output_folder, save_figure

@@ -16,11 +16,12 @@ Run:  python examples/batch_norm.py [--out DIR] [--steps N]
 """
 from __future__ import annotations
 
+import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+
 import sys
 
 import numpy as np
 
-import tinygan as tg
 import tinygan.functional as F
 import tinygan.nn as nn
 from _plotting import example_parser, heading, new_figure, output_folder, print_matrix, save_figure

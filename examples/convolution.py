@@ -18,11 +18,12 @@ Run:  python examples/convolution.py [--out DIR]
 """
 from __future__ import annotations
 
+import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+
 import sys
 
 import numpy as np
 
-import tinygan as tg
 import tinygan.functional as F
 from _plotting import example_parser, format_matrix, heading, new_figure, output_folder, print_matrix, save_figure, show_matrix
 from tinygan.kernels.im2col import im2col, output_size, reference_im2col

@@ -14,11 +14,12 @@ Run:  python examples/pooling_upsampling.py [--out DIR] [--digit D]
 """
 from __future__ import annotations
 
+import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+
 import sys
 
 import numpy as np
 
-import tinygan as tg
 import tinygan.functional as F
 from _plotting import example_parser, heading, new_figure, output_folder, print_matrix, save_figure, show_image, show_matrix
 from tinygan.data import load_bundled_mnist

@@ -1,0 +1,159 @@
+"""A DCGAN learns to draw MNIST digits: the two networks, a health check, training, results.
+
+What it shows
+  1. The generator G (noise -> 28x28 image) and the discriminator D (image -> probability
+     that it is real), layer by layer, with output shapes and parameter counts.
+  2. A health check before any training.  Grey or black samples after training are
+     usually an initialisation or a BatchNorm-mode bug, so look first: G's untrained
+     output should spread over (-1, 1) without saturating, and D, knowing nothing yet,
+     should say about 0.5 to everything -- which makes the first losses
+     loss_D = 2 ln 2 = 1.386 and loss_G = ln 2 = 0.693.
+  3. Training with tinygan's own loop (`tinygan.train.train`, which `tinygan train` runs):
+     each step D learns to tell the real batch from G's fakes, then G learns to make D
+     call its fakes real.  The run folder gets a sample grid per epoch, metrics.jsonl,
+     losses.png, progress.gif and a checkpoint.
+  4. Figures: real digits next to G's samples from the start, middle and end of training,
+     and the loss curves with D's verdicts on real and fake digits.
+
+Run:  python examples/dcgan.py --quick    # about half a minute: 512 digits, narrow networks
+      python examples/dcgan.py            # the full default run of `tinygan train` (~10 minutes)
+"""
+from __future__ import annotations
+
+import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+
+import math
+import sys
+import time
+
+import numpy as np
+
+import tinygan.nn as nn
+from _plotting import example_parser, heading, new_figure, output_folder, save_figure, show_image
+from tinygan.images import make_grid, plot_losses, read_metrics
+from tinygan.train import RunFolder, TrainConfig, build_models, load_training_images, train
+
+# --quick: 512 digits, narrow networks, small batches for more updates per second:
+# 640 steps, enough for strokes and the first recognisable digits.  The full run
+# (TrainConfig's defaults, the same as `tinygan train`) makes clean digits.
+QUICK = {"limit": 512, "ngf": 24, "ndf": 24, "batch_size": 32, "epochs": 40}
+
+
+def make_config(args) -> TrainConfig:
+    """TrainConfig's defaults, then --quick's, then whatever was given on the command line."""
+    settings = dict(QUICK) if args.quick else {}
+    for name in ("epochs", "limit", "ngf", "ndf", "batch_size", "upsample", "seed"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    return TrainConfig(**settings)
+
+
+def equivalent_command(config: TrainConfig, run_folder) -> str:
+    """The `tinygan train` command line that performs the same training."""
+    defaults = TrainConfig()
+    options = [f"--{name.replace('_', '-')} {value}" for name, value in config.to_dict().items()
+               if value != getattr(defaults, name)]
+    return " ".join(["tinygan train", *options, f"--out {run_folder}"])
+
+
+# ---------------------------------------------------------------------- 1 and 2. before training
+def show_architecture(config: TrainConfig) -> None:
+    generator, discriminator = build_models(config)
+    print("Generator:")
+    print(nn.summary(generator, (1, config.nz, 1, 1)))
+    print("\nDiscriminator:")
+    print(nn.summary(discriminator, (1, 1, 28, 28)))
+
+
+def health_check(config: TrainConfig, images: np.ndarray, batch: int = 64) -> dict:
+    """The untrained models' outputs: G's pixel statistics and D's verdicts (training mode, as step 1)."""
+    tg.manual_seed(config.seed)
+    generator, discriminator = build_models(config)
+    real = tg.tensor(images[:batch].astype(np.float32)[:, None] / 127.5 - 1)  # pixels to [-1, 1], like the data
+    with tg.no_grad():
+        fake = generator(tg.randn(batch, config.nz, 1, 1)).data
+        d_real = discriminator(real).data.mean()
+        d_fake = discriminator(tg.tensor(fake)).data.mean()
+    check = {"g_mean": float(fake.mean()), "g_std": float(fake.std()),
+             "g_saturated": float(np.mean(np.abs(fake) > 0.99)), "d_real": float(d_real), "d_fake": float(d_fake)}
+    print(f"  G(z): mean {check['g_mean']:+.3f}, std {check['g_std']:.3f}, "
+          f"saturated (|pixel| > 0.99) {100 * check['g_saturated']:.1f}%")
+    print(f"  D(real) {check['d_real']:.3f}, D(G(z)) {check['d_fake']:.3f}   (knowing nothing yet: about 0.5)")
+    return check
+
+
+# ---------------------------------------------------------------------- 4. figures
+def read_grid(path) -> np.ndarray:
+    """A sample grid PNG written by the training run, as a 2-D array in [0, 1]."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"), dtype=np.float64) / 255
+
+
+def samples_figure(folder, run: RunFolder, config: TrainConfig, images: np.ndarray):
+    """Real digits, then the run's fixed-noise grids from early, half-way and the end."""
+    real = images[:64].astype(np.float32)[:, None] / 127.5 - 1
+    panels = [("real digits (training data)", (make_grid(real, nrow=8)[0] + 1) / 2)]
+    for epoch in sorted({max(1, config.epochs // 8), max(1, config.epochs // 2), config.epochs}):
+        panels.append((f"G(z) after epoch {epoch} of {config.epochs}", read_grid(run.sample_path(epoch))))
+    figure, axes = new_figure(2, 2, panel_size=(4.2, 4.4))
+    for panel, (title, grid) in zip(axes.ravel(), panels):
+        show_image(panel, grid, title, vmin=0, vmax=1)
+    for unused in axes.ravel()[len(panels):]:
+        unused.axis("off")
+    return save_figure(figure, folder, "dcgan_samples.png",
+                       title="The same 64 noise vectors, drawn by G as training goes on")
+
+
+def main(argv=None) -> dict:
+    parser = example_parser("dcgan", __doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a short run: {QUICK['limit']} digits, ngf=ndf={QUICK['ngf']}, batches of "
+                             f"{QUICK['batch_size']}, {QUICK['epochs']} epochs")
+    parser.add_argument("--epochs", type=int, help="passes over the data (overrides --quick's)")
+    parser.add_argument("--limit", type=int, help="train on the first N digits only (overrides --quick's)")
+    parser.add_argument("--ngf", type=int, help="generator width")
+    parser.add_argument("--ndf", type=int, help="discriminator width")
+    parser.add_argument("--batch-size", type=int, help="digits per step")
+    parser.add_argument("--upsample", choices=("transposed", "nearest", "bilinear"), help="how G doubles its size")
+    parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    folder = output_folder(args.out)
+    config = make_config(args)
+    run = RunFolder(folder / "run")
+    images = load_training_images(config)
+
+    heading("1. The two networks")
+    show_architecture(config)
+
+    heading("2. Health check before training")
+    check = health_check(config, images)
+
+    heading("3. Training")
+    print(f"  {len(images)} digits, batch {config.batch_size}, {config.epochs} epochs, "
+          f"ngf={config.ngf}, ndf={config.ndf}, upsample={config.upsample}")
+    print(f"  the same from the command line:  {equivalent_command(config, run.path)}")
+    started = time.perf_counter()
+    trainer = train(config, run.path, progress=not args.no_progress, log=lambda line: print(f"  {line}"))
+    seconds = time.perf_counter() - started
+    records = read_metrics(run.metrics)
+    first, last = records[0], records[-1]
+    print(f"  step 1:    loss_D {first['loss_d']:.3f} (2 ln 2 = {2 * math.log(2):.3f}), "
+          f"loss_G {first['loss_g']:.3f} (ln 2 = {math.log(2):.3f})")
+    print(f"  step {last['step']}: loss_D {last['loss_d']:.3f}, loss_G {last['loss_g']:.3f}, "
+          f"D(x) {last['d_x']:.2f}, D(G(z)) {last['d_g_z']:.2f}")
+    print(f"  {trainer.step} steps in {seconds:.1f} s; run folder {run.path}")
+
+    heading("4. Figures")
+    samples_path = samples_figure(folder, run, config, images)
+    losses_path = plot_losses(records, folder / "dcgan_losses.png", smooth=max(1, min(25, len(records) // 10)))
+    print(f"wrote {losses_path}")
+    return {"config": config, "health_check": check, "first_step": first, "last_step": last,
+            "steps": trainer.step, "seconds": seconds, "run_folder": run.path,
+            "figures": [samples_path, losses_path]}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,309 @@
+"""The teaching examples run, write their figures, and show the right numbers.
+
+Each example in examples/ is imported from its file and its `main([..., "--out", folder])`
+is run once per module (in its quick settings); the tests then check the PNG files it
+wrote and compare the worked numbers it returned with values computed by hand.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str):
+    """Import examples/<name>.py as a module (the examples folder is not a package)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))  # the examples import their shared `_plotting`
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_example(name: str, folder: Path, *arguments: str) -> dict:
+    return load_example(name).main([*arguments, "--out", str(folder)])
+
+
+def assert_pngs(folder: Path, names) -> None:
+    """Every named file exists in `folder`, is not empty, and is a PNG that PIL can decode."""
+    from PIL import Image
+
+    for name in names:
+        path = folder / name
+        assert path.is_file(), f"{name} was not written"
+        assert path.stat().st_size > 0, f"{name} is empty"
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            image.load()  # decodes every pixel: a truncated file fails here
+            assert image.width > 50 and image.height > 50
+
+
+def outer(counts) -> np.ndarray:
+    """The 2-D count table of a square case: per-axis counts multiply."""
+    return np.outer(counts, counts)
+
+
+# ---------------------------------------------------------------------- activations
+@pytest.fixture(scope="module")
+def activations(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("activations")
+    return folder, run_example("activations", folder, "--steps", "60")
+
+
+def test_activations_writes_its_figures(activations):
+    folder, result = activations
+    assert_pngs(folder, ["activations.png", "dying_relu.png", "vanishing_gradients.png"])
+    assert [path.name for path in result["figures"]] == ["activations.png", "dying_relu.png",
+                                                         "vanishing_gradients.png"]
+
+
+def test_activation_derivatives_from_backward(activations):
+    derivatives = activations[1]["derivatives"]
+    sigmoid_2 = 1 / (1 + np.exp(-2.0))
+    expected = {
+        "relu": {-2.0: 0.0, 0.0: 0.0, 2.0: 1.0},
+        "leaky_relu_0.1": {-2.0: 0.1, 0.0: 0.1, 2.0: 1.0},
+        "leaky_relu_0.2": {-2.0: 0.2, 0.0: 0.2, 2.0: 1.0},
+        "sigmoid": {-2.0: sigmoid_2 * (1 - sigmoid_2), 0.0: 0.25, 2.0: sigmoid_2 * (1 - sigmoid_2)},
+        "tanh": {-2.0: 1 - np.tanh(2.0) ** 2, 0.0: 1.0, 2.0: 1 - np.tanh(2.0) ** 2},
+    }
+    for name, values in expected.items():
+        for z, derivative in values.items():
+            assert derivatives[name][z] == pytest.approx(derivative, rel=1e-6, abs=1e-12), (name, z)
+
+
+def test_dying_relu_gets_exactly_zero_gradient_and_leaky_relu_learns(activations):
+    runs = activations[1]["dying_relu"]
+    relu = runs["relu"]
+    assert all(gradient == 0.0 for gradient in relu["weight_gradient"])  # exactly, not approximately
+    assert all(weight == 1.0 for weight in relu["weight"])
+    assert relu["loss"][-1] == relu["loss"][0]
+    for name in ("leaky_relu_0.1", "leaky_relu_0.2"):
+        leaky = runs[name]
+        assert leaky["weight_gradient"][0] < 0  # a real gradient, pushing w up towards 2
+        assert leaky["loss"][-1] < 1e-2 * leaky["loss"][0]
+        assert leaky["weight"][-1] == pytest.approx(2.0, abs=0.1)  # the target is 2x + 0.5
+
+
+def test_sigmoid_gradients_vanish_with_depth_but_tanh_and_relu_ones_do_not(activations):
+    norms = activations[1]["gradient_norms"]
+    assert all(len(values) == 10 for values in norms.values())
+    assert norms["sigmoid"][0] / norms["sigmoid"][-1] < 1e-4
+    assert np.all(np.diff(norms["sigmoid"]) > 0)  # smaller at every step towards the input
+    for name in ("tanh", "relu"):
+        assert 0.05 < norms[name][0] / norms[name][-1] < 20
+
+
+# ---------------------------------------------------------------------- batch norm
+@pytest.fixture(scope="module")
+def batch_norm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch_norm")
+    return folder, run_example("batch_norm", folder, "--steps", "150")
+
+
+def test_batch_norm_writes_its_figures(batch_norm):
+    assert_pngs(batch_norm[0], ["batch_norm_statistics.png", "batch_norm_training.png",
+                                "batch_norm_running_stats.png"])
+
+
+def test_batch_norm_normalises_every_channel(batch_norm):
+    stats = batch_norm[1]["statistics"]
+    assert stats["mean_before"] == pytest.approx([50] * 4, abs=10)
+    assert stats["std_before"][3] > 50 * stats["std_before"][0]
+    assert stats["mean_after"] == pytest.approx([0] * 4, abs=1e-4)
+    assert stats["std_after"] == pytest.approx([1] * 4, abs=1e-3)
+
+
+def test_batch_norm_trains_where_the_raw_network_stalls(batch_norm):
+    runs = batch_norm[1]["training"]
+    without, with_bn = runs["without BatchNorm"], runs["with BatchNorm1d"]
+    assert np.mean(with_bn["losses"][-20:]) < 0.5 * np.mean(without["losses"][-20:])
+    assert with_bn["held_out_loss"] < without["held_out_loss"]
+
+
+def test_batch_norm_running_variance_is_the_unbiased_one(batch_norm):
+    update = batch_norm[1]["first_update"]
+    assert update["running_mean"] == pytest.approx(update["expected_mean"], rel=1e-5)
+    assert update["running_var"] == pytest.approx(update["expected_var"], rel=1e-5)
+    assert not np.allclose(update["running_var"], update["biased_alternative"], rtol=1e-3)
+
+
+def test_batch_norm_eval_mode_uses_the_running_estimates(batch_norm):
+    modes = batch_norm[1]["modes"]
+    in_batch_a, in_batch_b = modes["eval"]
+    np.testing.assert_allclose(in_batch_a, in_batch_b, rtol=1e-6)
+    np.testing.assert_allclose(modes["eval_alone"], modes["by_hand"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(in_batch_a, modes["by_hand"], rtol=1e-5, atol=1e-6)
+    train_a, train_b = modes["train"]
+    assert not np.allclose(train_a, train_b, atol=1e-3)  # batch statistics: the company matters
+
+
+# ---------------------------------------------------------------------- convolution
+@pytest.fixture(scope="module")
+def convolution(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("convolution")
+    return folder, run_example("convolution", folder)
+
+
+def test_convolution_writes_its_figures(convolution):
+    assert_pngs(convolution[0], ["convolution_worked_example.png", "convolution_visit_counts.png",
+                                 "convolution_im2col.png"])
+
+
+def test_convolution_worked_example_matches_the_article(convolution):
+    result = convolution[1]
+    outputs = result["outputs"]
+    np.testing.assert_array_equal(result["by_hand"], [[0, 30, 30]] * 3)
+    np.testing.assert_array_equal(outputs["stride 1"], [[0, 30, 30]] * 3)
+    np.testing.assert_array_equal(outputs["stride 2"], [[0, 30]] * 2)
+    np.testing.assert_array_equal(outputs["stride 1, padding 1"],
+                                  [[-20, 0, 20, 20, 0]] + [[-30, 0, 30, 30, 0]] * 3 + [[-20, 0, 20, 20, 0]])
+    np.testing.assert_array_equal(outputs["stride (4 down, 2 right)"], [[0, 30]])
+
+
+def test_convolution_visit_counts_come_from_backward(convolution):
+    counts = convolution[1]["visit_counts"]
+    np.testing.assert_array_equal(counts["3x3 image, 2x2 kernel"], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    np.testing.assert_array_equal(counts["3x3 image, 2x2 kernel, padding 1"], np.full((3, 3), 4))
+    np.testing.assert_array_equal(counts["5x5 image, 3x3 kernel"], outer([1, 2, 3, 2, 1]))
+    np.testing.assert_array_equal(counts["5x5, 3x3, padding 1"], outer([2, 3, 3, 3, 2]))
+    np.testing.assert_array_equal(counts["5x5, 3x3, padding 2"], np.full((5, 5), 9))
+
+
+def test_convolution_im2col_is_one_matrix_product(convolution):
+    matrices = convolution[1]["im2col"]
+    columns = matrices["columns"]
+    assert columns.shape == (9, 9)
+    image = np.array([[10, 10, 10, 0, 0]] * 5)
+    for window in range(9):  # column k is window k (row-major over the output), read row by row
+        row, column = divmod(window, 3)
+        np.testing.assert_array_equal(columns[:, window], image[row:row + 3, column:column + 3].ravel())
+    np.testing.assert_array_equal(matrices["product"], [[0, 30, 30] * 3])
+    assert matrices["kernel_agrees_with_reference"]
+
+
+# ---------------------------------------------------------------------- pooling and upsampling
+@pytest.fixture(scope="module")
+def pooling(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pooling_upsampling")
+    return folder, run_example("pooling_upsampling", folder)
+
+
+def test_pooling_writes_its_figures(pooling):
+    assert_pngs(pooling[0], ["pooling_worked_example.png", "pooling_upsampling_digit.png"])
+
+
+def test_pooling_worked_example(pooling):
+    worked = pooling[1]["worked"]
+    np.testing.assert_array_equal(worked["max_pooled"], [[2, 15], [28, 42]])
+    np.testing.assert_array_equal(worked["avg_pooled"], [[0, 12], [24, 36]])
+    np.testing.assert_array_equal(worked["max_pool_gradient"],
+                                  [[0, 1, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]])
+    np.testing.assert_array_equal(worked["avg_pool_gradient"], np.full((4, 4), 0.25))
+
+
+def test_upsampling_worked_example(pooling):
+    worked = pooling[1]["worked"]
+    upsampled = worked["upsampled"]
+    np.testing.assert_array_equal(upsampled["nearest"], [[0, 0, 12, 12], [0, 0, 12, 12],
+                                                         [24, 24, 36, 36], [24, 24, 36, 36]])
+    # half-pixel centres: sources -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1)
+    np.testing.assert_allclose(upsampled["bilinear, align_corners=False"],
+                               [[0, 3, 9, 12], [6, 9, 15, 18], [18, 21, 27, 30], [24, 27, 33, 36]])
+    # corners aligned: sources 0, 1/3, 2/3, 1
+    np.testing.assert_allclose(upsampled["bilinear, align_corners=True"],
+                               [[0, 4, 8, 12], [8, 12, 16, 20], [16, 20, 24, 28], [24, 28, 32, 36]])
+    np.testing.assert_array_equal(worked["upsample_gradients"]["nearest"], [[4, 4], [4, 4]])
+
+
+def test_pooling_and_upsampling_a_real_digit(pooling):
+    digit = pooling[1]["digit"]
+    assert digit["max pool 2 -> 14x14"].shape == (14, 14)
+    assert digit["average pool 4 -> 7x7"].shape == (7, 7)
+    assert digit["7x7 up x4, nearest"].shape == (28, 28)
+    # max pooling keeps the brightest pixel of each block, so it is never darker than average pooling
+    assert np.all(digit["max pool 2 -> 14x14"] >= digit["average pool 2 -> 14x14"])
+
+
+# ---------------------------------------------------------------------- transposed convolution
+@pytest.fixture(scope="module")
+def transposed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("transposed_convolution")
+    return folder, run_example("transposed_convolution", folder, "--samples", "16")
+
+
+def test_transposed_convolution_writes_its_figures(transposed):
+    assert_pngs(transposed[0], ["transposed_convolution_2x2_to_3x3.png", "checkerboard_constant_input.png",
+                                "untrained_generators.png"])
+
+
+def test_transposed_convolution_2x2_to_3x3(transposed):
+    small = transposed[1]["two_by_two"]
+    # [[1, 2], [3, 4]] each painting itself times the filter [[1, 2], [3, 4]], overlaps added
+    np.testing.assert_array_equal(small["patches_sum"], [[1, 4, 4], [6, 20, 16], [9, 24, 16]])
+    np.testing.assert_array_equal(small["output"], small["patches_sum"])
+    counts = small["overlap_counts"]
+    np.testing.assert_array_equal(counts, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    assert counts[1, 1] == 4 and counts[0, 0] == counts[0, 2] == counts[2, 0] == counts[2, 2] == 1
+
+
+def test_transposed_convolution_backward_is_a_convolution(transposed):
+    adjoint = transposed[1]["adjoint"]
+    np.testing.assert_allclose(adjoint["input_gradient"], adjoint["convolution"], rtol=1e-12)
+
+
+def test_checkerboard_overlap_counts(transposed):
+    patterns = transposed[1]["constant_input"]
+    np.testing.assert_array_equal(patterns["transposed, kernel 3, stride 2"], outer([1, 1, 2, 1, 2, 1, 2, 1, 1]))
+    np.testing.assert_array_equal(patterns["transposed, kernel 4, stride 2, padding 1"],
+                                  outer([1, 2, 2, 2, 2, 2, 2, 1]))
+    np.testing.assert_array_equal(patterns["nearest x2, then conv 3x3, padding 1"], outer([2, 3, 3, 3, 3, 3, 3, 2]))
+
+
+def test_untrained_transposed_generator_has_the_stronger_checkerboard(transposed):
+    generators = transposed[1]["generators"]
+    transposed_energy = generators["transposed"]["checkerboard_energy"]
+    nearest_energy = generators["nearest"]["checkerboard_energy"]
+    assert transposed_energy > 10 * nearest_energy
+    for result in generators.values():
+        assert result["images"].shape == (16, 1, 28, 28)
+        assert 0.05 < result["std"] < 0.9  # neither grey nor saturated at initialisation
+
+
+# ---------------------------------------------------------------------- DCGAN
+@pytest.fixture(scope="module")
+def dcgan(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dcgan")
+    # --quick, made tiny: 64 digits in batches of 32, 2 epochs = 4 steps, narrow networks
+    return folder, run_example("dcgan", folder, "--quick", "--limit", "64", "--epochs", "2", "--ngf", "8",
+                               "--ndf", "8", "--no-progress")
+
+
+def test_dcgan_writes_its_figures_and_run_folder(dcgan):
+    folder, result = dcgan
+    assert_pngs(folder, ["dcgan_samples.png", "dcgan_losses.png"])
+    run = result["run_folder"]
+    assert_pngs(run, ["losses.png", "samples/epoch_001.png", "samples/epoch_002.png"])
+    assert (run / "checkpoint.npz").is_file() and (run / "metrics.jsonl").is_file()
+
+
+def test_dcgan_trains_with_the_requested_settings(dcgan):
+    result = dcgan[1]
+    config = result["config"]
+    assert (config.limit, config.epochs, config.ngf, config.ndf, config.batch_size) == (64, 2, 8, 8, 32)
+    assert result["steps"] == result["last_step"]["step"] == 4  # 64 digits / 32 per batch, twice
+    for key in ("loss_d", "loss_g", "d_x", "d_g_z"):
+        assert np.isfinite(result["first_step"][key]) and np.isfinite(result["last_step"][key])
+
+
+def test_dcgan_health_check_at_initialisation(dcgan):
+    check = dcgan[1]["health_check"]
+    assert abs(check["g_mean"]) < 0.3 and 0.01 < check["g_std"] < 0.9  # neither grey nor saturated
+    assert check["g_saturated"] < 0.01
+    assert 0.2 < check["d_real"] < 0.8 and 0.2 < check["d_fake"] < 0.8  # an untrained D is unsure
