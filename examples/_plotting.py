@@ -107,14 +107,29 @@ def show_image(axes, image, title: str = "", vmin=None, vmax=None, cmap: str = "
     axes.set_yticks([])
 
 
-def tile(images, columns: int, gap: int = 1, gap_value: float = 1.0) -> np.ndarray:
-    """Lay equally sized 2-D images out in a grid, separated by `gap` pixels of `gap_value`."""
-    images = [np.asarray(image, dtype=np.float64) for image in images]
-    height, width = images[0].shape
-    rows = -(-len(images) // columns)
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), gap_value)
-    for index, image in enumerate(images):
+def save_titled_images(panels, folder, filename: str, columns: int = 2, gap: int = 10) -> Path:
+    """Lay out greyscale images, each with a title above it, as one 8-bit greyscale PNG.
+
+    `panels` is a list of (title, image), each image a 2-D array in [0, 1].  Pixels are
+    copied as they are, never resampled: sample grids stay crisp and the file small
+    (matplotlib would rescale them to fit its axes).
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=13)
+    title_height = 20
+    cell_height = max(image.shape[0] for _, image in panels) + title_height
+    cell_width = max(image.shape[1] for _, image in panels)
+    rows = -(-len(panels) // columns)
+    canvas = Image.new("L", (columns * (cell_width + gap) + gap, rows * (cell_height + gap) + gap), color=255)
+    draw = ImageDraw.Draw(canvas)
+    for index, (title, image) in enumerate(panels):
         row, column = divmod(index, columns)
-        grid[row * (height + gap):row * (height + gap) + height,
-             column * (width + gap):column * (width + gap) + width] = image
-    return grid
+        left, top = gap + column * (cell_width + gap), gap + row * (cell_height + gap)
+        draw.text((left, top), title, fill=0, font=font)
+        pixels = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        canvas.paste(Image.fromarray(pixels, mode="L"), (left, top + title_height))
+    path = Path(folder) / filename
+    canvas.save(path, format="PNG", optimize=True)
+    print(f"wrote {path}")
+    return path

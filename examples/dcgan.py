@@ -29,8 +29,8 @@ import time
 import numpy as np
 
 import tinygan.nn as nn
-from _plotting import example_parser, heading, new_figure, output_folder, save_figure, show_image
-from tinygan.images import make_grid, plot_losses, read_metrics
+from _plotting import example_parser, heading, new_figure, output_folder, save_figure, save_titled_images
+from tinygan.images import make_grid, moving_average, read_metrics
 from tinygan.train import RunFolder, TrainConfig, build_models, load_training_images, train
 
 # --quick: 512 digits, narrow networks, small batches for more updates per second:
@@ -83,27 +83,57 @@ def health_check(config: TrainConfig, images: np.ndarray, batch: int = 64) -> di
 
 
 # ---------------------------------------------------------------------- 4. figures
-def read_grid(path) -> np.ndarray:
-    """A sample grid PNG written by the training run, as a 2-D array in [0, 1]."""
+def read_grid(path, side: int) -> np.ndarray:
+    """A sample grid PNG written by the training run, as a 2-D array in [0, 1], `side` pixels wide.
+
+    The run enlarges its grids (each pixel drawn as a block); taking every k-th pixel
+    undoes that exactly.
+    """
     from PIL import Image
 
     with Image.open(path) as image:
-        return np.asarray(image.convert("L"), dtype=np.float64) / 255
+        grid = np.asarray(image.convert("L"), dtype=np.float64) / 255
+    enlargement = grid.shape[1] // side
+    return grid[::enlargement, ::enlargement]
 
 
-def samples_figure(folder, run: RunFolder, config: TrainConfig, images: np.ndarray):
-    """Real digits, then the run's fixed-noise grids from early, half-way and the end."""
+def samples_figure(folder, run: RunFolder, config: TrainConfig, images: np.ndarray, rows: int = 4):
+    """Real digits, then the run's fixed-noise grids from early on, half-way and the end.
+
+    Only the top `rows` rows of each 8x8 grid are shown, which keeps the figure small.
+    """
     real = images[:64].astype(np.float32)[:, None] / 127.5 - 1
-    panels = [("real digits (training data)", (make_grid(real, nrow=8)[0] + 1) / 2)]
+    real_grid = (make_grid(real, nrow=8)[0] + 1) / 2  # the layout the run's grids use, in [0, 1]
+    height = rows * (28 + 2) + 2  # make_grid puts 2 pixels of padding around every 28x28 digit
+    panels = [("real digits (training data)", real_grid[:height])]
     for epoch in sorted({max(1, config.epochs // 8), max(1, config.epochs // 2), config.epochs}):
-        panels.append((f"G(z) after epoch {epoch} of {config.epochs}", read_grid(run.sample_path(epoch))))
-    figure, axes = new_figure(2, 2, panel_size=(4.2, 4.4))
-    for panel, (title, grid) in zip(axes.ravel(), panels):
-        show_image(panel, grid, title, vmin=0, vmax=1)
-    for unused in axes.ravel()[len(panels):]:
-        unused.axis("off")
-    return save_figure(figure, folder, "dcgan_samples.png",
-                       title="The same 64 noise vectors, drawn by G as training goes on")
+        grid = read_grid(run.sample_path(epoch), side=real_grid.shape[1])
+        panels.append((f"G(z) after epoch {epoch} of {config.epochs}", grid[:height]))
+    return save_titled_images(panels, folder, "dcgan_samples.png", columns=2)
+
+
+def losses_figure(folder, records: list) -> str:
+    """The two losses, and D's mean verdict on real and on fake digits, per step."""
+    steps = [record["step"] for record in records]
+    window = max(1, min(25, len(records) // 10))
+    figure, (row,) = new_figure(1, 2, panel_size=(4.4, 3.2), sharex=True)
+    curves = (("loss_d", "loss D", "tab:blue"), ("loss_g", "loss G", "tab:orange")), \
+             (("d_x", "D(x), real", "tab:blue"), ("d_g_z", "D(G(z)), fake", "tab:orange"))
+    for axes, panel_curves in zip(row, curves):
+        for key, label, colour in panel_curves:
+            values = [record[key] for record in records]
+            axes.plot(steps, values, color=colour, alpha=0.25, linewidth=0.7)
+            axes.plot(steps, moving_average(values, window), color=colour, label=label)
+        axes.set_xlabel("step")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    row[0].axhline(2 * math.log(2), color="tab:blue", linestyle=":", linewidth=1)
+    row[0].axhline(math.log(2), color="tab:orange", linestyle=":", linewidth=1)
+    row[0].set_title("binary cross-entropy (dotted: 2 ln 2, ln 2)", fontsize=9)
+    row[1].axhline(0.5, color="black", linestyle=":", linewidth=1)
+    row[1].set(ylim=(0, 1))
+    row[1].set_title("mean discriminator output", fontsize=9)
+    return save_figure(figure, folder, "dcgan_losses.png")
 
 
 def main(argv=None) -> dict:
@@ -148,8 +178,7 @@ def main(argv=None) -> dict:
 
     heading("4. Figures")
     samples_path = samples_figure(folder, run, config, images)
-    losses_path = plot_losses(records, folder / "dcgan_losses.png", smooth=max(1, min(25, len(records) // 10)))
-    print(f"wrote {losses_path}")
+    losses_path = losses_figure(folder, records)
     return {"config": config, "health_check": check, "first_step": first, "last_step": last,
             "steps": trainer.step, "seconds": seconds, "run_folder": run.path,
             "figures": [samples_path, losses_path]}

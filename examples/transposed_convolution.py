@@ -169,7 +169,7 @@ def untrained_generators(folder, samples: int, seed: int = 0) -> dict:
     for panel, (upsample, result) in zip(axes[0], results.items()):
         grid = make_grid(result["images"][:9], nrow=3, padding=1, pad_value=1.0)[0]
         name = "ConvTranspose2d(4, stride 2)" if upsample == "transposed" else "Upsample(nearest) + Conv2d(3)"
-        show_image(panel, grid, f"{name}\ncheckerboard energy {result['checkerboard_energy']:.3f}", vmin=-1, vmax=1)
+        show_image(panel, grid, f"{name}\ncheckerboard energy {result['checkerboard_energy']:.4f}", vmin=-1, vmax=1)
     path = save_figure(figure, folder, "untrained_generators.png",
                        title="Untrained DCGAN generators, same seed, DCGAN init")
     return results, path
