@@ -25,6 +25,7 @@ import numpy as np
 import tinygan.functional as F
 import tinygan.nn as nn
 from _plotting import example_parser, heading, new_figure, output_folder, print_matrix, save_figure
+from tinygan.images import moving_average
 from tinygan.optim import Adam
 
 FEATURE_MEAN = 50.0
@@ -133,9 +134,8 @@ def with_and_without(folder, steps: int):
     window = 20
     for axes, (label, run), colour in zip(row, runs.items(), ("tab:gray", "tab:blue")):
         losses = run["losses"]
-        smoothed = np.convolve(losses, np.ones(window) / window, mode="valid")
         axes.plot(losses, color=colour, alpha=0.35, linewidth=0.8)
-        axes.plot(np.arange(window - 1, len(losses)), smoothed, color=colour)
+        axes.plot(moving_average(losses, window), color=colour)
         axes.set(title=f"{label}\nheld-out loss (eval mode) {run['held_out_loss']:.3f}", xlabel="step",
                  yscale="log")
         axes.grid(alpha=0.3, which="both")

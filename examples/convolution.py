@@ -25,7 +25,8 @@ import sys
 import numpy as np
 
 import tinygan.functional as F
-from _plotting import example_parser, format_matrix, heading, new_figure, output_folder, print_matrix, save_figure, show_matrix
+from _plotting import (example_parser, format_matrix, heading, new_figure, output_folder, print_matrix, save_figure,
+                       show_matrix)
 from tinygan.kernels.im2col import im2col, output_size, reference_im2col
 
 # The article's example: bright on the left, dark on the right, and a filter that
@@ -122,7 +123,8 @@ def visit_count_maps(folder) -> dict:
 def im2col_matrices(folder) -> dict:
     """The 5x5 example as one matrix product: (1 x 9 weights) @ (9 x 9 windows) = 1 x 9 outputs."""
     kernel, stride, padding, dilation = (3, 3), (1, 1), (0, 0), (1, 1)
-    out_size = tuple(output_size(n, k, s, p, d) for n, k, s, p, d in zip(IMAGE.shape, kernel, stride, padding, dilation))
+    out_size = tuple(output_size(size, k, s, p, d)
+                     for size, k, s, p, d in zip(IMAGE.shape, kernel, stride, padding, dilation))
     columns = reference_im2col(as_batch(IMAGE), kernel, stride, padding, dilation, out_size)
     same_as_kernel = np.array_equal(columns, im2col(as_batch(IMAGE), kernel, stride, padding, dilation, out_size))
     weight_row = EDGE_FILTER.reshape(1, -1)

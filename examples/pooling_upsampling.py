@@ -21,7 +21,8 @@ import sys
 import numpy as np
 
 import tinygan.functional as F
-from _plotting import example_parser, heading, new_figure, output_folder, print_matrix, save_figure, show_image, show_matrix
+from _plotting import (example_parser, heading, new_figure, output_folder, print_matrix, save_figure, show_image,
+                       show_matrix)
 from tinygan.data import load_bundled_mnist
 
 # Four 2x2 blocks whose averages are 0, 12, 24 and 36 and whose maxima are 2, 15, 28 and 42.

@@ -27,7 +27,8 @@ import sys
 import numpy as np
 
 import tinygan.functional as F
-from _plotting import example_parser, heading, new_figure, output_folder, print_matrix, save_figure, show_image, show_matrix
+from _plotting import (example_parser, heading, new_figure, output_folder, print_matrix, save_figure, show_image,
+                       show_matrix)
 from tinygan.images import make_grid
 from tinygan.models.dcgan import Generator, weights_init
 
@@ -86,8 +87,9 @@ def two_by_two_example(folder) -> dict:
 
     figure, axes = new_figure(2, 4, panel_size=(2.4, 2.5))
     for panel, ((row, column), patch) in zip(axes[0], patches.items()):
-        show_matrix(panel, patch, f"input[{row},{column}] = {SMALL_INPUT[row, column]:.0f}\npaints {SMALL_INPUT[row, column]:.0f} x filter",
-                    cmap="Blues", vmin=0, vmax=30)
+        value = SMALL_INPUT[row, column]
+        show_matrix(panel, patch, f"input[{row},{column}] = {value:.0f}\npaints {value:.0f} x filter", cmap="Blues",
+                    vmin=0, vmax=30)
     show_matrix(axes[1, 0], SMALL_INPUT, "input", cmap="Blues", vmin=0, vmax=6)
     show_matrix(axes[1, 1], SMALL_FILTER, "filter", cmap="Blues", vmin=0, vmax=6)
     show_matrix(axes[1, 2], output, "output = sum of patches\n(conv_transpose2d)", cmap="Blues", vmin=0, vmax=30)
@@ -129,7 +131,8 @@ def constant_input_patterns(folder, input_size: int = 4) -> dict:
         show_matrix(panel, counts, f"{label}\n{counts.shape[0]}x{counts.shape[1]} output", cmap="magma", vmin=0,
                     vmax=counts.max())
     path = save_figure(figure, folder, "checkerboard_constant_input.png",
-                       title=f"A constant {input_size}x{input_size} input, filters of ones: how often each pixel is painted")
+                       title=f"A constant {input_size}x{input_size} input, filters of ones: "
+                             "how often each pixel is painted")
     return {label.split("\n")[0]: counts for label, counts in patterns.items()}, path
 
 
