@@ -116,3 +116,32 @@ def test_leaky_relu_hand_values():
     np.testing.assert_allclose(y.data, [-0.2, 0.0, 3.0], rtol=1e-6)
     y.sum().backward()
     np.testing.assert_allclose(x.grad, [0.1, 0.1, 1.0], rtol=1e-6)  # torch's slope at 0 is the negative one
+
+
+@given(config=batch_norm_configs(), seed=seeds())
+def test_float32_within_1e4_of_float64(config, seed):
+    """Every op here keeps float32 in float32, and lands within 1e-4 of the float64 result."""
+    shape, channels = config["input_shape"], config["input_shape"][1]
+    x64 = random_array(shape, seed, low=-3, high=3)
+    target64 = np.random.default_rng(seed).uniform(0, 1, size=shape)
+    calls = {
+        "batch_norm": lambda x, t: F.batch_norm(x, None, None, training=True),
+        "leaky_relu": lambda x, t: F.leaky_relu(x, 0.2),
+        "sigmoid": lambda x, t: F.sigmoid(x),
+        "tanh": lambda x, t: F.tanh(x),
+        "bce": lambda x, t: F.binary_cross_entropy(F.sigmoid(x), t),
+        "bce_with_logits": lambda x, t: F.binary_cross_entropy_with_logits(x, t),
+        "mse": lambda x, t: F.mse_loss(x, t),
+    }
+    for name, call in calls.items():
+        low_x = tg.tensor(x64.astype(np.float32), requires_grad=True)
+        high_x = tg.tensor(x64, requires_grad=True)
+        low = call(low_x, tg.tensor(target64.astype(np.float32)))
+        high = call(high_x, tg.tensor(target64))
+        assert low.dtype == np.float32, name
+        np.testing.assert_allclose(low.data, high.data, rtol=1e-4, atol=1e-4, err_msg=name)
+        upstream = np.random.default_rng(seed + 1).standard_normal(high.shape)
+        low.backward(upstream.astype(np.float32))
+        high.backward(upstream)
+        assert low_x.grad.dtype == np.float32, name
+        np.testing.assert_allclose(low_x.grad, high_x.grad, rtol=1e-3, atol=1e-4, err_msg=name)
