@@ -1,5 +1,9 @@
 """One full DCGAN training step, tinygan against torch, side by side in one process.
 
+torch is timed twice: in this process (after tinygan, so under tinygan's thread
+settings), and alone in a fresh process with only its own defaults ("torch alone");
+the worse of the two ratios is the honest one.
+
 The step is the standard one (the same as `tinygan train`): D on a real batch and on a
 detached fake batch, then G through D, both with Adam.  The two frameworks get the same
 model (torch's weights are copied from tinygan's), the same batch and the same noise.
@@ -16,12 +20,14 @@ import io
 import os
 import pstats
 import resource
+import subprocess
 import sys
 
 import tinygan  # noqa: F401  (first: it sets OpenBLAS's thread timeout before NumPy loads it)
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_reference  # noqa: E402
 from common import best_time, machine_description, print_table, try_import_torch, write_json  # noqa: E402
 
 import tinygan as tg  # noqa: E402
@@ -48,35 +54,19 @@ def tinygan_step(G, D, opt_g, opt_d, real, noise):
 
 def torch_models(torch, G, D, nz, width):
     """The same architecture in torch, with tinygan's weights copied over (strict)."""
-    nn = torch.nn
-    g = nn.Module()
-    g.main = nn.Sequential(
-        nn.ConvTranspose2d(nz, width * 4, 7, 1, 0, bias=False), nn.BatchNorm2d(width * 4), nn.ReLU(True),
-        nn.ConvTranspose2d(width * 4, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.ReLU(True),
-        nn.ConvTranspose2d(width * 2, 1, 4, 2, 1, bias=False), nn.Tanh())
-    d = nn.Module()
-    d.main = nn.Sequential(
-        nn.Conv2d(1, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(width * 2, 1, 7, 1, 0, bias=False), nn.Sigmoid())
+    g, d = torch_reference.build_dcgan(torch, nz, width)
     for theirs, ours in ((g, G), (d, D)):
         theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()}, strict=True)
     return g, d
 
 
-def torch_step(torch, g, d, opt_g, opt_d, real, noise):
-    bce = torch.nn.functional.binary_cross_entropy
-    ones, zeros = torch.ones(real.shape[0]), torch.zeros(real.shape[0])
-    opt_d.zero_grad()
-    fake = g.main(noise)
-    loss_d = bce(d.main(real).view(-1), ones) + bce(d.main(fake.detach()).view(-1), zeros)
-    loss_d.backward()
-    opt_d.step()
-    opt_g.zero_grad()
-    loss_g = bce(d.main(fake).view(-1), ones)
-    loss_g.backward()
-    opt_g.step()
-    return loss_d.item(), loss_g.item()
+def torch_alone_ms(batch, width, nz, repeats) -> float:
+    """torch's step time in a fresh process without tinygan (so without its thread settings)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_reference.py")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")}
+    output = subprocess.run([sys.executable, script, "--batch", str(batch), "--width", str(width), "--nz", str(nz),
+                             "--repeats", str(repeats)], env=env, check=True, capture_output=True, text=True)
+    return float(output.stdout.split()[-1])
 
 
 def profile_top(fn, steps: int, lines: int = 15) -> str:
@@ -124,13 +114,14 @@ def main(argv=None):
     row = {"model": f"DCGAN batch {args.batch} width {args.width}", "tinygan ms": best_time(ours, args.repeats)}
 
     if torch is not None:
-        opt_gt = torch.optim.Adam(g_t.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        opt_dt = torch.optim.Adam(d_t.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_gt, opt_dt = torch_reference.adam_pair(torch, g_t, d_t)
         real_t, noise_t = torch.from_numpy(real_np), torch.from_numpy(noise_np)
-        theirs = lambda: torch_step(torch, g_t, d_t, opt_gt, opt_dt, real_t, noise_t)
+        theirs = lambda: torch_reference.training_step(torch, g_t, d_t, opt_gt, opt_dt, real_t, noise_t)
         torch_first = theirs()
         row["torch ms"] = best_time(theirs, args.repeats)
         row["ratio"] = row["tinygan ms"] / row["torch ms"]
+        row["torch alone ms"] = torch_alone_ms(args.batch, args.width, args.nz, args.repeats)
+        row["ratio vs torch alone"] = row["tinygan ms"] / row["torch alone ms"]
         row["first-step losses (tinygan / torch)"] = (f"D {first_losses[0]:.4f} / {torch_first[0]:.4f}, "
                                                      f"G {first_losses[1]:.4f} / {torch_first[1]:.4f}")
     row["peak RSS MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
