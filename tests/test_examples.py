@@ -19,7 +19,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def load_example(name: str):
     """Import examples/<name>.py as a module (the examples folder is not a package)."""
     if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))  # the examples import their shared `_plotting`
+        # The examples import their shared `_plotting`; appended, so that nothing else is shadowed.
+        sys.path.append(str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
