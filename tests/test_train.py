@@ -177,3 +177,11 @@ def test_training_data_from_an_mnist_folder(tmp_path):
     (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(RunError, match="--data"):
         training.load_training_images(tiny(data=str(tmp_path)))
+
+
+def test_a_fresh_run_replaces_what_an_old_run_left_in_its_folder(tmp_path):
+    run(tiny(epochs=2), tmp_path)
+    run(tiny(epochs=1, seed=1), tmp_path)
+    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["epoch_001.png"]
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
+    assert training.read_checkpoint(tmp_path)["config"]["seed"] == 1

@@ -53,6 +53,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .evaluate import DEFAULT_CLASSIFIER_EPOCHS
     from .models.dcgan import UPSAMPLE_MODES
 
     defaults = _train_defaults()
@@ -76,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ndf", type=_positive_int, help=f"discriminator width (default {defaults.ndf})")
     train.add_argument("--upsample", choices=UPSAMPLE_MODES,
                        help="how G doubles the image size: a stride-2 transposed convolution (default), or "
-                            "nearest/bilinear interpolation + 3x3 convolution (no checkerboard artefacts)")
+                            "nearest/bilinear interpolation + 3x3 convolution (no checkerboard artefacts, but "
+                            "~3x slower per step here)")
     train.add_argument("--data", metavar="FOLDER",
                        help="a folder with the MNIST IDX files (train-images-idx3-ubyte[.gz], ...); "
                             "default: the bundled sample's 4,000 training digits")
@@ -104,12 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="FID-MNIST and Inception Score of a generator, next to real digits and noise",
         description="Score a checkpoint's generator with a LeNet classifier trained by tinygan on the bundled "
-                    "digits (trained on first use, ~30 s, cached in $TINYGAN_CACHE_DIR or ~/.cache/tinygan).")
+                    "digits (trained on first use, ~10 s, cached in $TINYGAN_CACHE_DIR or ~/.cache/tinygan).")
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz, or a run folder holding one")
     evaluate.add_argument("--n", type=_positive_int, default=1000, help="how many samples (default 1000)")
     evaluate.add_argument("--seed", type=_non_negative_int, default=0, help="noise seed (default 0)")
-    evaluate.add_argument("--classifier-epochs", type=_positive_int, default=None,
-                          help="training epochs of the judging classifier (default 4)")
+    evaluate.add_argument("--classifier-epochs", type=_positive_int, default=DEFAULT_CLASSIFIER_EPOCHS,
+                          help=f"training epochs of the judging classifier (default {DEFAULT_CLASSIFIER_EPOCHS})")
     evaluate.set_defaults(handler=_evaluate)
     return parser
 
@@ -180,13 +182,13 @@ def _sample(args) -> None:
 
 # ---------------------------------------------------------------------- evaluate
 def _evaluate(args) -> None:
-    from .evaluate import DEFAULT_CLASSIFIER_EPOCHS, evaluate_generator, format_report
-    from .train import generator_from_checkpoint
+    from .evaluate import evaluate_generator, format_report
+    from .train import bundled_split, generator_from_checkpoint
 
     generator, state = generator_from_checkpoint(args.checkpoint)
+    bundled_split()  # the judge and the reference digits come from it: fail early and clearly
     print(f"evaluating {args.n} digits from {args.checkpoint} (epoch {state['epoch']}, step {state['step']})")
-    results = evaluate_generator(generator, n=args.n, seed=args.seed,
-                                 classifier_epochs=args.classifier_epochs or DEFAULT_CLASSIFIER_EPOCHS)
+    results = evaluate_generator(generator, n=args.n, seed=args.seed, classifier_epochs=args.classifier_epochs)
     print(format_report(results))
 
 

@@ -4,7 +4,7 @@ Looking at samples is the first test of a GAN, but numbers let runs be compared.
 two standard ones, FID (Heusel et al. 2017) and the Inception Score (Salimans et al.
 2016), judge images through an image classifier -- originally Inception-v3 on ImageNet.
 For MNIST a LeNet-style classifier is the natural judge; we build and train it with
-tinygan itself on the bundled training digits (about half a minute, once, then cached).
+tinygan itself on the bundled training digits (about ten seconds, once, then cached).
 
 FID-MNIST (lower is better, 0 = indistinguishable statistics).  Take the classifier's
 penultimate-layer features of the generated digits and of held-out real digits, fit a
@@ -47,7 +47,7 @@ from .tensor import Tensor, default_generator, manual_seed
 NUM_CLASSES = 10
 CLASSIFIER_FORMAT = "tinygan-mnist-classifier"
 CLASSIFIER_VERSION = 1
-DEFAULT_CLASSIFIER_EPOCHS = 4
+DEFAULT_CLASSIFIER_EPOCHS = 8  # ~98% held-out accuracy, ~10 s on 2 cores
 CACHE_ENVIRONMENT_VARIABLE = "TINYGAN_CACHE_DIR"
 
 
@@ -274,11 +274,12 @@ def format_report(results: dict) -> str:
     """The table `tinygan evaluate` prints."""
     lines = [f"judge: LeNet classifier, {100 * results['classifier_accuracy']:.1f}% accurate on the held-out digits",
              "",
-             f"{'':16}{'FID-MNIST':>10}{'IS':>7}   predicted class counts (digits 0-9)"]
+             f"{'':22}{'FID-MNIST':>10}{'IS':>7}   predicted class counts for digits 0..9"]
     for label, key in (("generated", "generated"), ("real digits", "real"), ("uniform noise", "noise")):
         row = results[key]
         counts = " ".join(f"{count:4d}" for count in row["histogram"])
-        lines.append(f"{label + ' (' + str(row['n']) + ')':16}{row['fid']:10.2f}{row['inception_score']:7.2f}   {counts}")
+        name = f"{label} ({row['n']})"
+        lines.append(f"{name:22}{row['fid']:10.2f}{row['inception_score']:7.2f}   {counts}")
     lines += ["", "FID: lower is better (distance to held-out real digits' features); "
                   "IS: 1 to 10, higher is better."]
     return "\n".join(lines)
