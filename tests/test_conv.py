@@ -13,7 +13,15 @@ def leaf(shape, seed):
     return tg.tensor(random_array(shape, seed), requires_grad=True)
 
 
+# One window covering the whole image: both ops take their fully connected path.
+WHOLE_WINDOW_CONV = dict(input_shape=(3, 2, 4, 3), weight_shape=(1, 2, 4, 3), stride=(1, 2), padding=(0, 0),
+                         dilation=(1, 1))
+WHOLE_WINDOW_TRANSPOSED = dict(input_shape=(3, 4, 1, 1), weight_shape=(4, 2, 3, 2), stride=(2, 1), padding=(0, 0),
+                               output_padding=(0, 0), dilation=(1, 1))
+
+
 @given(config=conv2d_configs(), seed=seeds())
+@example(config=WHOLE_WINDOW_CONV, seed=0)
 def test_conv2d_gradcheck(config, seed):
     x, w, b = leaf(config["input_shape"], seed), leaf(config["weight_shape"], seed + 1), leaf(config["weight_shape"][:1], seed + 2)
     options = {k: config[k] for k in ("stride", "padding", "dilation")}
@@ -21,6 +29,7 @@ def test_conv2d_gradcheck(config, seed):
 
 
 @given(config=conv_transpose2d_configs(), seed=seeds())
+@example(config=WHOLE_WINDOW_TRANSPOSED, seed=0)
 def test_conv_transpose2d_gradcheck(config, seed):
     x, w, b = leaf(config["input_shape"], seed), leaf(config["weight_shape"], seed + 1), leaf(config["weight_shape"][1:2], seed + 2)
     options = {k: config[k] for k in ("stride", "padding", "output_padding", "dilation")}

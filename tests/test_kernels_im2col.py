@@ -14,7 +14,7 @@ def geometry(config):
     return kernel, config["stride"], config["padding"], config["dilation"], out
 
 
-# The window covering the whole image (DCGAN's first and last layers) takes a transpose shortcut.
+# The window covering the whole image (DCGAN's first and last layers), as the kernels see it.
 WHOLE_IMAGE = dict(input_shape=(3, 4, 5, 2), weight_shape=(2, 4, 5, 2), stride=(1, 1), padding=(0, 0), dilation=(1, 1))
 
 

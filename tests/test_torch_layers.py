@@ -1,18 +1,20 @@
 """The DCGAN layers against torch, forward and backward, in float64 (skipped without torch)."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 import tinygan as tg
 import tinygan.functional as F
 from tinygan.testing import batch_norm_configs, conv2d_configs, conv_transpose2d_configs, seeds, shapes
 from helpers import compare_with_torch, random_array
+from test_conv import WHOLE_WINDOW_CONV, WHOLE_WINDOW_TRANSPOSED
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
 @given(config=conv2d_configs(), seed=seeds(), with_bias=st.booleans())
+@example(config=WHOLE_WINDOW_CONV, seed=0, with_bias=True)
 def test_conv2d(config, seed, with_bias):
     options = {k: config[k] for k in ("stride", "padding", "dilation")}
     arrays = [random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1),
@@ -21,6 +23,7 @@ def test_conv2d(config, seed, with_bias):
 
 
 @given(config=conv_transpose2d_configs(), seed=seeds(), with_bias=st.booleans())
+@example(config=WHOLE_WINDOW_TRANSPOSED, seed=0, with_bias=True)
 def test_conv_transpose2d(config, seed, with_bias):
     options = {k: config[k] for k in ("stride", "padding", "output_padding", "dilation")}
     arrays = [random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1),

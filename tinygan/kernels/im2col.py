@@ -122,11 +122,11 @@ def _col2im_kernel(cols, image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                         image[n, c, target_y, x_ * sw + j * dw - pw] += cols[row, start + x_]
 
 
-def _window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size) -> bool:
+def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size) -> bool:
     """True when the one window covers the unpadded image exactly (DCGAN's first and last layers).
 
     Then each column of cols is simply one flattened image, and the convolution is a
-    fully connected layer: im2col and col2im reduce to a transpose.
+    fully connected layer (ops/conv.py computes it as one).
     """
     return (tuple(out_size) == (1, 1) and tuple(kernel) == tuple(image_hw) and tuple(padding) == (0, 0)
             and tuple(dilation) == (1, 1))
@@ -135,8 +135,6 @@ def _window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size
 def im2col(x, kernel, stride, padding, dilation, out_size):
     """(N, C, H, W) -> cols (C*kh*kw, N*OH*OW), in x's dtype (Numba kernel)."""
     n, c = x.shape[:2]
-    if _window_is_whole_image(x.shape[2:], kernel, stride, padding, dilation, out_size):
-        return np.ascontiguousarray(x.reshape(n, -1).T)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
     cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
     _im2col_kernel(np.ascontiguousarray(x), cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
@@ -145,8 +143,6 @@ def im2col(x, kernel, stride, padding, dilation, out_size):
 
 def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
     """cols (C*kh*kw, N*OH*OW) -> the (N, C, H, W) image that sums them back (Numba kernel)."""
-    if _window_is_whole_image(input_shape[2:], kernel, stride, padding, dilation, out_size):
-        return np.ascontiguousarray(cols.T).reshape(input_shape)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
     image = np.zeros(input_shape, dtype=cols.dtype)
     _col2im_kernel(np.ascontiguousarray(cols), image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)

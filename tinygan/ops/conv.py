@@ -10,13 +10,18 @@ with, per axis,
 The two are adjoint linear maps: for the same weight, <conv2d(x), y> = <x, conv_transpose2d(y)>.
 So each one's backward (with respect to its input) is the other one's forward, and the
 same two kernels, im2col and col2im, serve all four directions.
+
+When the single window covers the whole image (the DCGAN's first layer, 1x1 -> 7x7, and
+its discriminator's last, 7x7 -> 1x1), each column of cols would just be one flattened
+image: the convolution *is* a fully connected layer, and both ops compute it as one,
+with no im2col/col2im and no transposes.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
-from ..kernels.im2col import col2im, im2col, output_size
+from ..kernels.im2col import col2im, im2col, output_size, window_is_whole_image
 from .common import _pair, check_float, check_rank
 
 
@@ -78,20 +83,38 @@ class Conv2d(Function):
             raise ValueError(f"conv2d: the kernel {tuple(kernel)} (dilated to {reach}) is larger than the "
                              f"padded input {padded}")
         out_size = tuple(output_size(x.shape[2 + a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
-        cols = im2col(x, kernel, stride, padding, dilation, out_size)
-        out = weight.reshape(weight.shape[0], -1) @ cols
+        geometry = (kernel, stride, padding, dilation, out_size)
+        weight_rows = weight.reshape(weight.shape[0], -1)
+        ctx.geometry, ctx.fully_connected = geometry, window_is_whole_image(x.shape[2:], *geometry)
+        if ctx.fully_connected:  # one window = the whole image: a linear layer, no im2col needed
+            images = x.reshape(x.shape[0], -1)
+            out = images @ weight_rows.T
+            if bias is not None:
+                out += bias
+            ctx.save_for_backward(x.shape, images, weight)
+            return out.reshape(out.shape + (1, 1))
+        cols = im2col(x, *geometry)
+        out = weight_rows @ cols
         if bias is not None:
             out += bias[:, None]
         ctx.save_for_backward(x.shape, cols, weight)
-        ctx.geometry = (kernel, stride, padding, dilation, out_size)
         return _to_batch_major(out, x.shape[0], *out_size)
 
     @staticmethod
     def backward(ctx, grad):
         x_shape, cols, weight = ctx.saved_tensors
-        grad_rows = _to_channel_major(grad)
         weight_rows = weight.reshape(weight.shape[0], -1)
         grad_x = grad_w = grad_b = None
+        if ctx.fully_connected:  # y = images @ W2^T: the backward of a linear layer
+            grad_rows = grad.reshape(grad.shape[0], -1)
+            if ctx.needs_input_grad[0]:
+                grad_x = gemm(grad_rows, weight_rows).reshape(x_shape)
+            if ctx.needs_input_grad[1]:
+                grad_w = (grad_rows.T @ cols).reshape(weight.shape)
+            if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
+                grad_b = grad_rows.sum(axis=0)
+            return grad_x, grad_w, grad_b
+        grad_rows = _to_channel_major(grad)
         if ctx.needs_input_grad[0]:
             grad_x = col2im(gemm(weight_rows.T, grad_rows), x_shape, *ctx.geometry)
         if ctx.needs_input_grad[1]:
@@ -131,29 +154,39 @@ class ConvTranspose2d(Function):
                              f"kernel {tuple(kernel)}, stride {stride}, padding {padding}")
         n, in_channels, height, width = x.shape
         out_channels = weight.shape[1]
-        x_rows = _to_channel_major(x)
         weight_rows = weight.reshape(in_channels, -1)
-        cols = gemm(weight_rows.T, x_rows)
         geometry = (kernel, stride, padding, dilation, (height, width))
-        out = col2im(cols, (n, out_channels) + out_size, *geometry)
+        ctx.geometry, ctx.fully_connected = geometry, window_is_whole_image(out_size, *geometry)
+        if ctx.fully_connected:  # a 1x1 input painting one whole patch: a linear layer
+            pixels = x.reshape(n, in_channels)
+            out = gemm(pixels, weight_rows).reshape((n, out_channels) + out_size)
+        else:
+            pixels = _to_channel_major(x)
+            out = col2im(gemm(weight_rows.T, pixels), (n, out_channels) + out_size, *geometry)
         if bias is not None:
             out += bias[None, :, None, None]
-        ctx.save_for_backward(x_rows, weight)
-        ctx.geometry = geometry
+        ctx.save_for_backward(pixels, weight)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x_rows, weight = ctx.saved_tensors
-        in_channels = weight.shape[0]
+        pixels, weight = ctx.saved_tensors
+        n, in_channels = grad.shape[0], weight.shape[0]
         kernel, stride, padding, dilation, (height, width) = ctx.geometry
-        grad_cols = im2col(grad, *ctx.geometry)
         weight_rows = weight.reshape(in_channels, -1)
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _to_batch_major(weight_rows @ grad_cols, grad.shape[0], height, width)
-        if ctx.needs_input_grad[1]:
-            grad_w = (x_rows @ grad_cols.T).reshape(weight.shape)
+        if ctx.fully_connected:  # y = pixels @ W2: the backward of a linear layer
+            grad_rows = grad.reshape(n, -1)
+            if ctx.needs_input_grad[0]:
+                grad_x = (grad_rows @ weight_rows.T).reshape(n, in_channels, 1, 1)
+            if ctx.needs_input_grad[1]:
+                grad_w = (pixels.T @ grad_rows).reshape(weight.shape)
+        else:
+            grad_cols = im2col(grad, *ctx.geometry)
+            if ctx.needs_input_grad[0]:
+                grad_x = _to_batch_major(weight_rows @ grad_cols, n, height, width)
+            if ctx.needs_input_grad[1]:
+                grad_w = (pixels @ grad_cols.T).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
