@@ -9,46 +9,42 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.activation import leaky_relu_backward, leaky_relu_forward
 from .common import check_float
 
 
 class ReLU(Function):
-    """y = max(0, x).    dL/dx = g where x > 0, else 0 (the subgradient at 0 is 0, as torch)."""
+    """y = max(0, x).    dL/dx = g where x > 0, else 0 (the subgradient at 0 is 0, as torch).
+
+    ReLU is leaky_relu with slope 0; both run as one-pass kernels (kernels/activation.py).
+    """
 
     @staticmethod
     def forward(ctx, x):
         check_float("relu", "input", x)
-        out = np.maximum(x, 0)
-        ctx.save_for_backward(out)
-        return out
+        ctx.save_for_backward(x)
+        return leaky_relu_forward(x, 0.0)
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return (grad * (out > 0),)
+        (x,) = ctx.saved_tensors
+        return (leaky_relu_backward(grad, x, 0.0),)
 
 
 class LeakyReLU(Function):
-    """y = x if x > 0 else a*x   (a = negative_slope).    dL/dx = g if x > 0 else a*g.
-
-    Both directions multiply by the same per-element slope (1 or a), so it is computed
-    once and saved.  (Arithmetic on a 0/1 mask instead of np.where: np.where branches
-    per element and runs ~20x slower on the random signs of real activations.)
-    """
+    """y = x if x > 0 else a*x   (a = negative_slope).    dL/dx = g if x > 0 else a*g."""
 
     @staticmethod
     def forward(ctx, x, negative_slope=0.01):
         check_float("leaky_relu", "input", x)
-        slope = (x > 0).astype(x.dtype)
-        slope *= 1 - negative_slope
-        slope += negative_slope
-        ctx.save_for_backward(slope)
-        return x * slope
+        ctx.save_for_backward(x)
+        ctx.slope = negative_slope
+        return leaky_relu_forward(x, negative_slope)
 
     @staticmethod
     def backward(ctx, grad):
-        (slope,) = ctx.saved_tensors
-        return (grad * slope,)
+        (x,) = ctx.saved_tensors
+        return (leaky_relu_backward(grad, x, ctx.slope),)
 
 
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,50 @@
+"""Fused kernels for the piecewise-linear activations: one pass per direction.
+
+NumPy needs a temporary mask and a second pass for each backward (grad * (out > 0)),
+and np.where branches per element; these kernels read each input once, write each
+output once, and run in parallel.  The `reference_*` functions are the NumPy versions.
+
+    leaky_relu_forward:   y  = x       if x > 0 else slope * x     (slope = 0 is ReLU)
+    leaky_relu_backward:  dx = g       if x > 0 else slope * g
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def reference_leaky_relu_forward(x, slope):
+    return np.where(x > 0, x, x * x.dtype.type(slope))
+
+
+def reference_leaky_relu_backward(grad, x, slope):
+    return np.where(x > 0, grad, grad * grad.dtype.type(slope))
+
+
+@numba.njit(cache=True, parallel=True)
+def _leaky_relu_forward_kernel(x, out, slope):
+    for i in numba.prange(x.size):
+        value = x[i]
+        out[i] = value if value > 0 else value * slope
+
+
+@numba.njit(cache=True, parallel=True)
+def _leaky_relu_backward_kernel(grad, x, grad_x, slope):
+    for i in numba.prange(grad.size):
+        grad_x[i] = grad[i] if x[i] > 0 else grad[i] * slope
+
+
+def leaky_relu_forward(x, slope):
+    """max(x, 0) + slope * min(x, 0), elementwise, in x's dtype."""
+    x = np.asarray(x, order="C")  # (not ascontiguousarray: it turns 0-d arrays into 1-d)
+    out = np.empty_like(x)
+    _leaky_relu_forward_kernel(x.reshape(-1), out.reshape(-1), x.dtype.type(slope))
+    return out
+
+
+def leaky_relu_backward(grad, x, slope):
+    """The gradient through leaky_relu at input x."""
+    grad, x = np.asarray(grad, order="C"), np.asarray(x, order="C")
+    grad_x = np.empty_like(grad)
+    _leaky_relu_backward_kernel(grad.reshape(-1), x.reshape(-1), grad_x.reshape(-1), grad.dtype.type(slope))
+    return grad_x
