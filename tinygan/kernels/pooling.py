@@ -104,17 +104,22 @@ def reference_avg_pool2d_backward(grad_output, input_size, kernel, stride, paddi
 
 
 # ---------------------------------------------------------------------- Numba kernels
+@numba.njit(cache=True, inline="always")
+def _window_span(out_index, stride, padding, kernel, size):
+    """[begin, end) of the input rows (or columns) that window `out_index` covers, padding cut off."""
+    start = out_index * stride - padding
+    return max(start, 0), min(start + kernel, size)
+
+
 @numba.njit(cache=True, parallel=True)
 def _max_pool2d_forward_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw):
     planes, height, width = x.shape
     _, out_h, out_w = y.shape
     for p in numba.prange(planes):
         for oh in range(out_h):
-            top = oh * sh - ph
-            h_begin, h_end = max(top, 0), min(top + kh, height)
+            h_begin, h_end = _window_span(oh, sh, ph, kh, height)
             for ow in range(out_w):
-                left = ow * sw - pw
-                w_begin, w_end = max(left, 0), min(left + kw, width)
+                w_begin, w_end = _window_span(ow, sw, pw, kw, width)
                 best = -np.inf  # what the padding holds: it never wins
                 best_index = h_begin * width + w_begin
                 for h in range(h_begin, h_end):
@@ -146,11 +151,9 @@ def _avg_pool2d_forward_kernel(x, y, kh, kw, sh, sw, ph, pw, count_include_pad):
     _, out_h, out_w = y.shape
     for p in numba.prange(planes):
         for oh in range(out_h):
-            top = oh * sh - ph
-            h_begin, h_end = max(top, 0), min(top + kh, height)
+            h_begin, h_end = _window_span(oh, sh, ph, kh, height)
             for ow in range(out_w):
-                left = ow * sw - pw
-                w_begin, w_end = max(left, 0), min(left + kw, width)
+                w_begin, w_end = _window_span(ow, sw, pw, kw, width)
                 total = 0.0
                 for h in range(h_begin, h_end):
                     for w in range(w_begin, w_end):
@@ -165,11 +168,9 @@ def _avg_pool2d_backward_kernel(grad_output, grad_input, kh, kw, sh, sw, ph, pw,
     height, width = grad_input.shape[1:]
     for p in numba.prange(planes):
         for oh in range(out_h):
-            top = oh * sh - ph
-            h_begin, h_end = max(top, 0), min(top + kh, height)
+            h_begin, h_end = _window_span(oh, sh, ph, kh, height)
             for ow in range(out_w):
-                left = ow * sw - pw
-                w_begin, w_end = max(left, 0), min(left + kw, width)
+                w_begin, w_end = _window_span(ow, sw, pw, kw, width)
                 divisor = kh * kw if count_include_pad else (h_end - h_begin) * (w_end - w_begin)
                 share = grad_output[p, oh, ow] / divisor
                 for h in range(h_begin, h_end):
