@@ -27,8 +27,13 @@ def test_im2col_kernel_equals_reference(config, dtype, seed):
     np.testing.assert_array_equal(cols, reference_im2col(x, *geometry(config)))
 
 
+# More images than one col2im task takes (IMAGES_PER_COL2IM_TASK): blocks and a ragged last block.
+MANY_IMAGES = dict(input_shape=(19, 3, 6, 5), weight_shape=(2, 3, 3, 2), stride=(2, 1), padding=(1, 1), dilation=(1, 2))
+
+
 @given(config=conv2d_configs(max_size=9), dtype=float_dtypes(), seed=seeds())
 @example(config=WHOLE_IMAGE, dtype=np.float64, seed=0)
+@example(config=MANY_IMAGES, dtype=np.float32, seed=0)
 def test_col2im_kernel_equals_reference(config, dtype, seed):
     shape = config["input_shape"]
     kernel, *_, out = geometry(config)

@@ -101,25 +101,33 @@ def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                     out[y * ow + x_] = source[x_ * sw + j * dw - pw]
 
 
+IMAGES_PER_COL2IM_TASK = 8
+
+
 @numba.njit(cache=True, parallel=True)
 def _col2im_kernel(cols, image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n_images, channels, height, width = image.shape
     plane = oh * ow
-    # One parallel task per (image, channel) plane: every write of a task lands in its
-    # own plane, so the sums need no locks even though windows overlap.
-    for task in numba.prange(n_images * channels):
-        n = task // channels
-        c = task % channels
+    blocks = (n_images + IMAGES_PER_COL2IM_TASK - 1) // IMAGES_PER_COL2IM_TASK
+    # One parallel task per channel and block of images: every write of a task lands in
+    # its own planes, so the sums need no locks even though windows overlap.  Within a
+    # task each row of cols is read as one contiguous run (all the block's images), and
+    # the planes it adds into stay in cache.
+    for task in numba.prange(channels * blocks):
+        c = task // blocks
+        first = (task % blocks) * IMAGES_PER_COL2IM_TASK
+        last = min(first + IMAGES_PER_COL2IM_TASK, n_images)
         for i in range(kh):
             y_lo, y_hi = _valid_range(oh, sh, i * dh - ph, height)
             for j in range(kw):
                 x_lo, x_hi = _valid_range(ow, sw, j * dw - pw, width)
                 row = (c * kh + i) * kw + j
-                for y in range(y_lo, y_hi):
-                    target_y = y * sh + i * dh - ph
-                    start = n * plane + y * ow
-                    for x_ in range(x_lo, x_hi):
-                        image[n, c, target_y, x_ * sw + j * dw - pw] += cols[row, start + x_]
+                for n in range(first, last):
+                    for y in range(y_lo, y_hi):
+                        target_y = y * sh + i * dh - ph
+                        start = n * plane + y * ow
+                        for x_ in range(x_lo, x_hi):
+                            image[n, c, target_y, x_ * sw + j * dw - pw] += cols[row, start + x_]
 
 
 def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size) -> bool:
