@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 import tinygan as tg
-from tinygan.testing import broadcastable_shapes, seeds, shapes, float_dtypes
+from tinygan.testing import broadcastable_shapes, float_arrays, float_dtypes, seeds, shapes
 from helpers import random_array
 
 
@@ -123,3 +123,10 @@ def test_float32_agrees_with_float64(dtype, pair, seed):
     high = fn(tg.tensor(a64), tg.tensor(b64))
     assert low.dtype == dtype
     np.testing.assert_allclose(low.data, high.data, rtol=1e-4, atol=1e-5)
+
+
+@given(x=shapes(max_dims=3).flatmap(float_arrays))
+def test_the_public_array_strategy_drives_a_gradcheck(x):
+    """tinygan.testing.float_arrays, as its docstring shows a user using it."""
+    assert x.dtype == np.float64 and np.all(np.abs(x) <= 3)
+    assert tg.gradcheck(lambda t: (t * t).exp().sum(), [tg.tensor(x, requires_grad=True)])

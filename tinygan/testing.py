@@ -40,15 +40,6 @@ def float_arrays(shape, dtype=np.float64, min_value: float = -3.0, max_value: fl
     return hnp.arrays(dtype, shape, elements=elements)
 
 
-def away_from(value: float, margin: float = 1e-3, min_value: float = -3.0, max_value: float = 3.0):
-    """Floats in [min_value, max_value] at least `margin` away from `value`.
-
-    For checking functions with a kink (relu at 0, abs at 0, clip at its bounds),
-    where a central difference straddling the kink measures neither side's slope.
-    """
-    return st.floats(min_value, max_value, allow_nan=False).filter(lambda v: abs(v - value) > margin)
-
-
 def seeds():
     """Seeds for np.random.default_rng: draw data fast from a seed instead of element by element."""
     return st.integers(0, 2**32 - 1)

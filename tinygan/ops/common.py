@@ -59,9 +59,3 @@ def check_float(op: str, name: str, array: np.ndarray) -> None:
     """Raise a TypeError unless `array` holds floating-point numbers."""
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {array.dtype}")
-
-
-def check_shape(op: str, name: str, array: np.ndarray, expected: tuple) -> None:
-    """Raise a ValueError unless `array.shape == expected`."""
-    if array.shape != tuple(expected):
-        raise ValueError(f"{op}: {name} must have shape {tuple(expected)}, got {array.shape}")
