@@ -111,16 +111,14 @@ class Conv2d(Function):
                 grad_x = gemm(grad_rows, weight_rows).reshape(x_shape)
             if ctx.needs_input_grad[1]:
                 grad_w = (grad_rows.T @ cols).reshape(weight.shape)
-            if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-                grad_b = grad_rows.sum(axis=0)
-            return grad_x, grad_w, grad_b
-        grad_rows = _to_channel_major(grad)
-        if ctx.needs_input_grad[0]:
-            grad_x = col2im(gemm(weight_rows.T, grad_rows), x_shape, *ctx.geometry)
-        if ctx.needs_input_grad[1]:
-            grad_w = (grad_rows @ cols.T).reshape(weight.shape)
+        else:
+            grad_rows = _to_channel_major(grad)
+            if ctx.needs_input_grad[0]:
+                grad_x = col2im(gemm(weight_rows.T, grad_rows), x_shape, *ctx.geometry)
+            if ctx.needs_input_grad[1]:
+                grad_w = (grad_rows @ cols.T).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            grad_b = grad_rows.sum(axis=1)
+            grad_b = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
 
 
