@@ -164,12 +164,17 @@ def _validated_labels(labels, num_images: int):
     return labels.astype(np.int64)
 
 
-def _validated_positive_int(name: str, value) -> int:
+def _validated_int(name: str, value, minimum: int, expected: str) -> int:
+    """`value` as an int >= minimum; a TypeError for a non-int (bools too), a ValueError below it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"DataLoader: {name} must be a positive int, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"DataLoader: {name} must be a positive int, got {value}")
+        raise TypeError(f"DataLoader: {name} must be {expected}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"DataLoader: {name} must be {expected}, got {value}")
     return int(value)
+
+
+def _validated_positive_int(name: str, value) -> int:
+    return _validated_int(name, value, 1, "a positive int")
 
 
 def _validated_bool(name: str, value) -> bool:
@@ -179,11 +184,7 @@ def _validated_bool(name: str, value) -> bool:
 
 
 def _validated_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"DataLoader: seed must be a non-negative int or None, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed}")
-    return int(seed)
+    return _validated_int("seed", seed, 0, "a non-negative int or None")
 
 
 def _fresh_seed() -> int:
