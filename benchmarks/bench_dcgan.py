@@ -4,8 +4,9 @@ torch is timed twice: in this process (after tinygan, so under tinygan's thread
 settings), and alone in a fresh process with only its own defaults ("torch alone");
 the worse of the two ratios is the honest one.
 
-The step is the standard one (the same as `tinygan train`): D on a real batch and on a
-detached fake batch, then G through D, both with Adam.  The two frameworks get the same
+The step is the one `tinygan train` runs (`DCGANTrainer.train_step`): D on a real batch
+and on a detached fake batch, then G through D, both with Adam; torch runs the standard
+PyTorch DCGAN step.  The two frameworks get the same
 model (torch's weights are copied from tinygan's), the same batch and the same noise.
 Also: a cProfile of tinygan's step (where the time goes), per-phase timings, and peak RSS.
 
@@ -15,6 +16,7 @@ Also: a cProfile of tinygan's step (where the time goes), per-phase timings, and
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import io
 import os
@@ -30,26 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference  # noqa: E402
 from common import best_time, machine_description, print_table, try_import_torch, write_json  # noqa: E402
 
-import tinygan as tg  # noqa: E402
-import tinygan.functional as F  # noqa: E402
-from tinygan import optim  # noqa: E402
-from tinygan.models import Discriminator, Generator, weights_init  # noqa: E402
-
-
-def tinygan_step(G, D, opt_g, opt_d, real, noise):
-    """One DCGAN step; returns (loss_d, loss_g) as floats."""
-    ones = tg.tensor(np.ones(real.shape[0], dtype=np.float32))
-    zeros = tg.tensor(np.zeros(real.shape[0], dtype=np.float32))
-    opt_d.zero_grad()
-    fake = G(noise)
-    loss_d = F.binary_cross_entropy(D(real), ones) + F.binary_cross_entropy(D(fake.detach()), zeros)
-    loss_d.backward()
-    opt_d.step()
-    opt_g.zero_grad()
-    loss_g = F.binary_cross_entropy(D(fake), ones)
-    loss_g.backward()
-    opt_g.step()
-    return loss_d.item(), loss_g.item()
+from tinygan.train import DCGANTrainer, TrainConfig  # noqa: E402
 
 
 def torch_models(torch, G, D, nz, width):
@@ -94,23 +77,20 @@ def main(argv=None):
     if args.quick:
         args.batch, args.width, args.repeats = 8, 8, 2
 
-    tg.manual_seed(0)
-    rng = np.random.default_rng(0)
-    G, D = Generator(nz=args.nz, ngf=args.width), Discriminator(ndf=args.width)
-    G.apply(weights_init)
-    D.apply(weights_init)
-    real_np = rng.uniform(-1, 1, (args.batch, 1, 28, 28)).astype(np.float32)
-    noise_np = rng.standard_normal((args.batch, args.nz, 1, 1)).astype(np.float32)
+    # The step timed is the one `tinygan train` runs: DCGANTrainer.train_step.
+    config = TrainConfig(batch_size=args.batch, nz=args.nz, ngf=args.width, ndf=args.width, seed=0)
+    trainer = DCGANTrainer(config, images=np.zeros((args.batch, 28, 28), dtype=np.uint8))
+    G, D = trainer.generator, trainer.discriminator
+    real_np = np.random.default_rng(0).uniform(-1, 1, (args.batch, 1, 28, 28)).astype(np.float32)
+    # The noise of the trainer's first step, drawn from a copy of its generator, for torch.
+    noise_np = copy.deepcopy(trainer.noise).standard_normal((args.batch, args.nz, 1, 1)).astype(np.float32)
     torch = None if args.without_torch else try_import_torch(threads=2)
-    tg_models = (G, D)
     if torch is not None:  # copy before tinygan trains, so both start from the same weights
         g_t, d_t = torch_models(torch, G, D, args.nz, args.width)
 
-    opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real, noise = tg.tensor(real_np), tg.tensor(noise_np)
-    ours = lambda: tinygan_step(*tg_models, opt_g, opt_d, real, noise)
-    first_losses = ours()
+    ours = lambda: trainer.train_step(real_np)
+    first = ours()
+    first_losses = (first["loss_d"], first["loss_g"])
     row = {"model": f"DCGAN batch {args.batch} width {args.width}", "tinygan ms": best_time(ours, args.repeats)}
 
     if torch is not None:
