@@ -28,8 +28,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import gradcheck
 from .serialization import load, save
-from .tensor import (Tensor, cat, manual_seed, ones, ones_like, rand, randn, stack, tensor, zeros,
-                     zeros_like)
+from .random import manual_seed
+from .tensor import Tensor, cat, ones, ones_like, rand, randn, stack, tensor, zeros, zeros_like
 
 __version__ = "0.1.0"
 

@@ -46,7 +46,8 @@ from .data import DataLoader, load_mnist, split_bundled
 from .images import plot_losses, read_metrics, save_gif, save_grid
 from .models import UPSAMPLE_MODES, Discriminator, Generator, weights_init
 from .serialization import load, save
-from .tensor import Tensor, default_generator, manual_seed
+from .random import default_generator, manual_seed
+from .tensor import Tensor
 
 CHECKPOINT_FORMAT = "tinygan-dcgan-checkpoint"
 CHECKPOINT_VERSION = 1

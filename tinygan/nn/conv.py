@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..ops.common import _pair
-from .linear import check_positive_int, reset_weight_and_bias
+from ..checks import integer, pair
+from .linear import reset_weight_and_bias
 from .module import Module, Parameter
 
 
@@ -20,19 +20,19 @@ class _ConvNd(Module):
     def __init__(self, layer, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                  bias, output_padding, padding_mode, dtype, transposed):
         super().__init__()
-        self.in_channels = check_positive_int(layer, "in_channels", in_channels)
-        self.out_channels = check_positive_int(layer, "out_channels", out_channels)
-        self.groups = check_positive_int(layer, "groups", groups)
+        self.in_channels = integer(layer, "in_channels", in_channels, minimum=1)
+        self.out_channels = integer(layer, "out_channels", out_channels, minimum=1)
+        self.groups = integer(layer, "groups", groups, minimum=1)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{layer}: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
         if padding_mode != "zeros":
             raise ValueError(f"{layer}: only padding_mode='zeros' is supported, got {padding_mode!r}")
-        self.kernel_size = _pair(layer, "kernel_size", kernel_size, 1)
-        self.stride = _pair(layer, "stride", stride, 1)
-        self.padding = _pair(layer, "padding", padding, 0)
-        self.dilation = _pair(layer, "dilation", dilation, 1)
-        self.output_padding = _pair(layer, "output_padding", output_padding, 0)
+        self.kernel_size = pair(layer, "kernel_size", kernel_size, 1)
+        self.stride = pair(layer, "stride", stride, 1)
+        self.padding = pair(layer, "padding", padding, 0)
+        self.dilation = pair(layer, "dilation", dilation, 1)
+        self.output_padding = pair(layer, "output_padding", output_padding, 0)
         self.padding_mode = padding_mode
         self.transposed = transposed
         if transposed:

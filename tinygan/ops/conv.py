@@ -22,7 +22,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.im2col import col2im, im2col, output_size, window_is_whole_image
-from .common import _pair, check_float, check_rank
+from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, pair
 
 
 def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,8 +47,8 @@ def _to_channel_major(x: np.ndarray) -> np.ndarray:
 
 def _conv_arguments(op, x, weight, bias, stride, padding, dilation, groups, weight_in_axis):
     """Validate what both convolutions share; return the normalised (stride, padding, dilation)."""
-    check_float(op, "input", x)
-    check_float(op, "weight", weight)
+    check_float(op, "input", x, KERNEL_DTYPES)
+    check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
     check_rank(op, "input", x, 4, "(N, C, H, W)")
     check_rank(op, "weight", weight, 4, "(out, in, kh, kw)" if weight_in_axis == 1 else "(in, out, kh, kw)")
     if groups != 1:
@@ -59,7 +59,7 @@ def _conv_arguments(op, x, weight, bias, stride, padding, dilation, groups, weig
     out_channels = weight.shape[1 - weight_in_axis]
     if bias is not None and bias.shape != (out_channels,):
         raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
-    return _pair(op, "stride", stride, 1), _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1)
+    return pair(op, "stride", stride, 1), pair(op, "padding", padding, 0), pair(op, "dilation", dilation, 1)
 
 
 class Conv2d(Function):
@@ -139,7 +139,7 @@ class ConvTranspose2d(Function):
     def forward(ctx, x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         op = "conv_transpose2d"
         stride, padding, dilation = _conv_arguments(op, x, weight, bias, stride, padding, dilation, groups, 0)
-        output_padding = _pair(op, "output_padding", output_padding, 0)
+        output_padding = pair(op, "output_padding", output_padding, 0)
         for axis in (0, 1):
             if output_padding[axis] >= max(stride[axis], dilation[axis]):
                 raise ValueError(f"{op}: output_padding must be smaller than either stride or dilation, got "
