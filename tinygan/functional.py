@@ -9,10 +9,10 @@ from .ops.dropout import dropout
 from .ops.linalg import linear, matmul
 from .ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, mse_loss
 from .ops.norm import batch_norm
-from .ops.pool import avg_pool2d, max_pool2d
+from .ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_unpool2d
 from .ops.upsample import interpolate
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "linear", "matmul", "conv2d", "conv_transpose2d",
            "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"]
-__all__ += ["max_pool2d", "avg_pool2d", "interpolate"]
+__all__ += ["max_pool2d", "avg_pool2d", "max_unpool2d", "adaptive_avg_pool2d", "interpolate"]
 __all__ += ["dropout"]

@@ -1,4 +1,4 @@
-"""Max and average pooling, forward and backward: NumPy references and Numba kernels.
+"""Max, average and adaptive average pooling, and max unpooling: NumPy references and Numba kernels.
 
 A kh x kw window slides over each (H, W) plane of an (N, C, H, W) input, padded by
 (ph, pw) on every side, moving (sh, sw) pixels at a time.  Output pixel (oh, ow) sees
@@ -7,8 +7,13 @@ input rows  oh*sh - ph ... oh*sh - ph + kh - 1  and the matching columns:
     max pool:  y[oh, ow] = max of the window           (padding counts as -inf)
     avg pool:  y[oh, ow] = sum of the window / d       (padding counts as 0)
 
-where d = kh*kw (count_include_pad=True) or the number of real, unpadded pixels in the
-window (count_include_pad=False).  The backward passes send gradients the other way:
+where d is `divisor_override` when given, else the number of window pixels inside the
+padded input (count_include_pad=True: kh*kw, less only where a ceil_mode window hangs
+over the far edge) or inside the real input (count_include_pad=False).  With
+ceil_mode=True the output counts the windows that *start* inside the input or its left
+padding (pool_output_size), so the last one may hang over the right padding; that part
+is not there at all (neither a pixel nor padding).  The backward passes send gradients the
+other way:
 
     max:  all of g[oh, ow] goes to the pixel that won the max, remembered in forward as
           `argmax`, its flat index h*W + w within the plane (torch's indices, too);
@@ -16,6 +21,11 @@ window (count_include_pad=False).  The backward passes send gradients the other 
 
 When windows overlap (stride < kernel) a pixel is read by several outputs, and its
 gradient is the *sum* of what they send back -- the chain rule for a value used many times.
+
+Max unpooling is max pooling's backward run as a forward: each value goes to the
+position its index names (values sharing an index add up), and its backward is a gather,
+g[index].  Adaptive average pooling picks its windows from the output size instead
+(adaptive_windows) and, being separable, is two small matrix products.
 
 The ops (ops/pool.py) allow padding of at most half the kernel, as torch does, so
 every window holds at least one real pixel: the kernels clamp each window to the
@@ -33,26 +43,49 @@ import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .im2col import output_size
+
+def pool_output_length(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> int:
+    """How many windows fit along one axis: torch's rule.
+
+    floor((size + 2p - k) / s) + 1 windows fit inside the padded input.  ceil_mode rounds up
+    instead, admitting a last window that hangs over the far edge -- unless that window would
+    start in the right padding or beyond: every window must start inside the input or its
+    left padding, so it holds at least one real pixel.
+    """
+    room = size + 2 * padding - kernel  # how far the window can slide
+    if not ceil_mode:
+        return room // stride + 1
+    count = -(-room // stride) + 1  # ceil(room / stride) + 1
+    if (count - 1) * stride >= size + padding:  # last window starts at (count-1)*s - p >= size
+        count -= 1
+    return count
 
 
-def pool_output_size(input_size, kernel, stride, padding) -> tuple[int, int]:
-    """(OH, OW): floor((H + 2p - k) / s) + 1 per axis -- a convolution's windows, no dilation."""
-    return tuple(output_size(n, k, s, p, 1) for n, k, s, p in zip(input_size, kernel, stride, padding))
+def pool_output_size(input_size, kernel, stride, padding, ceil_mode=False) -> tuple[int, int]:
+    """(OH, OW): pool_output_length on each axis."""
+    return tuple(pool_output_length(n, k, s, p, ceil_mode) for n, k, s, p in zip(input_size, kernel, stride, padding))
 
 
-def _windows(x, kernel, stride, padding, fill):
-    """An (N, C, OH, OW, kh, kw) view of the windows of x padded with `fill`."""
-    (ph, pw), (sh, sw) = padding, stride
+def _windows(x, kernel, stride, padding, out_size, fill, overhang_fill=None):
+    """An (N, C, OH, OW, kh, kw) view of the windows of x padded with `fill`.
+
+    ceil_mode's last window may reach past the padded input; that overhang is filled with
+    `overhang_fill` (default: `fill`).
+    """
+    (ph, pw), (sh, sw), (oh, ow) = padding, stride, out_size
     padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    return sliding_window_view(padded, kernel, axis=(2, 3))[:, :, ::sh, ::sw]
+    overhang = [max(0, (o - 1) * s + k - n) for o, s, k, n in zip(out_size, stride, kernel, padded.shape[2:])]
+    padded = np.pad(padded, ((0, 0), (0, 0), (0, overhang[0]), (0, overhang[1])),
+                    constant_values=fill if overhang_fill is None else overhang_fill)
+    return sliding_window_view(padded, kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
 
 
 # ---------------------------------------------------------------------- NumPy reference
-def reference_max_pool2d_forward(x, kernel, stride, padding):
+def reference_max_pool2d_forward(x, kernel, stride, padding, ceil_mode=False):
     """(y, argmax): each window's maximum and where it came from (first maximum on ties)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    windows = _windows(x, kernel, stride, padding, -np.inf)
+    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode)
+    windows = _windows(x, kernel, stride, padding, out_size, -np.inf)
     n, c, oh, ow = windows.shape[:4]
     flat = windows.reshape(n, c, oh, ow, kh * kw)
     # np.argmax returns the first maximum, in row-major window order: torch's tie rule.
@@ -74,33 +107,73 @@ def reference_max_pool2d_backward(grad_output, argmax, input_size):
     return grad_input.reshape(n, c, height, width)
 
 
-def _real_pixel_counts(input_size, kernel, stride, padding, dtype):
-    """(OH, OW): how many pixels of each window lie inside the input, not in the padding."""
-    ones = np.ones((1, 1) + tuple(input_size), dtype=dtype)
-    return _windows(ones, kernel, stride, padding, 0).sum(axis=(-2, -1))[0, 0]
+def _reference_divisors(input_size, out_size, kernel, stride, padding, count_include_pad, divisor_override):
+    """(OH, OW) divisors, by counting: the window sums of a mask that is 1 where a pixel counts."""
+    if divisor_override is not None:
+        return np.full(out_size, float(divisor_override))
+    ones = np.ones((1, 1) + tuple(input_size))
+    # Padding counts with count_include_pad; ceil_mode's overhang never does.
+    mask = _windows(ones, kernel, stride, padding, out_size, fill=float(count_include_pad), overhang_fill=0.0)
+    return mask.sum(axis=(-2, -1))[0, 0]
 
 
-def reference_avg_pool2d_forward(x, kernel, stride, padding, count_include_pad=True):
+def reference_avg_pool2d_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                                 divisor_override=None):
     """y = window sum / divisor, with zero padding."""
-    sums = _windows(x, kernel, stride, padding, 0).sum(axis=(-2, -1))
-    divisor = kernel[0] * kernel[1] if count_include_pad else _real_pixel_counts(x.shape[2:], kernel, stride,
-                                                                                  padding, x.dtype)
+    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode)
+    sums = _windows(x, kernel, stride, padding, out_size, 0).sum(axis=(-2, -1))
+    divisor = _reference_divisors(x.shape[2:], out_size, kernel, stride, padding, count_include_pad,
+                                  divisor_override)
     return (sums / divisor).astype(x.dtype)
 
 
-def reference_avg_pool2d_backward(grad_output, input_size, kernel, stride, padding, count_include_pad=True):
+def reference_avg_pool2d_backward(grad_output, input_size, kernel, stride, padding, count_include_pad=True,
+                                  divisor_override=None):
     """dL/dx: each window pixel receives g / divisor; one strided slice-add per kernel tap."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     n, c, oh, ow = grad_output.shape
     height, width = input_size
-    divisor = kh * kw if count_include_pad else _real_pixel_counts(input_size, kernel, stride, padding,
-                                                                   grad_output.dtype)
+    divisor = _reference_divisors(input_size, (oh, ow), kernel, stride, padding, count_include_pad,
+                                  divisor_override)
     share = (grad_output / divisor).astype(grad_output.dtype)
-    padded = np.zeros((n, c, height + 2 * ph, width + 2 * pw), dtype=grad_output.dtype)
+    # Room for the padding and for ceil_mode's overhang, both cut off at the end.
+    padded = np.zeros((n, c, max(height + 2 * ph, sh * (oh - 1) + kh), max(width + 2 * pw, sw * (ow - 1) + kw)),
+                      dtype=grad_output.dtype)
     for i in range(kh):  # tap (i, j) of every window, all windows at once
         for j in range(kw):
             padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += share
     return padded[:, :, ph:ph + height, pw:pw + width]
+
+
+def adaptive_windows(size: int, out: int):
+    """(starts, ends) of adaptive pooling's windows along one axis, torch's rule:
+
+        start_i = floor(i * size / out),    end_i = ceil((i + 1) * size / out)
+
+    so the windows cover the axis from 0 to size, overlapping by a pixel where out does not
+    divide size (5 -> 3: [0, 2), [1, 4), [3, 5)).
+    """
+    i = np.arange(out)
+    return (i * size) // out, ((i + 1) * size + out - 1) // out
+
+
+def adaptive_average_matrix(size: int, out: int, dtype=np.float64) -> np.ndarray:
+    """The (out, size) matrix A with A[i, j] = 1 / len_i for j in window i: A @ v averages v's windows."""
+    starts, ends = adaptive_windows(size, out)
+    columns = np.arange(size)
+    inside = (columns >= starts[:, None]) & (columns < ends[:, None])
+    return (inside / (ends - starts)[:, None]).astype(dtype)
+
+
+def reference_adaptive_avg_pool2d_forward(x, output_size):
+    """y[..., i, j] = mean of x[..., rows of window i, columns of window j], one window at a time."""
+    (out_h, out_w), (height, width) = output_size, x.shape[2:]
+    (row_starts, row_ends), (col_starts, col_ends) = adaptive_windows(height, out_h), adaptive_windows(width, out_w)
+    y = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
+    for i in range(out_h):
+        for j in range(out_w):
+            y[:, :, i, j] = x[:, :, row_starts[i]:row_ends[i], col_starts[j]:col_ends[j]].mean(axis=(2, 3))
+    return y
 
 
 # ---------------------------------------------------------------------- Numba kernels
@@ -146,7 +219,7 @@ def _max_pool2d_backward_kernel(grad_output, argmax, grad_input):
 
 
 @numba.njit(cache=True, parallel=True)
-def _avg_pool2d_forward_kernel(x, y, kh, kw, sh, sw, ph, pw, count_include_pad):
+def _avg_pool2d_forward_kernel(x, y, divisor, kh, kw, sh, sw, ph, pw):
     planes, height, width = x.shape
     _, out_h, out_w = y.shape
     for p in numba.prange(planes):
@@ -158,12 +231,11 @@ def _avg_pool2d_forward_kernel(x, y, kh, kw, sh, sw, ph, pw, count_include_pad):
                 for h in range(h_begin, h_end):
                     for w in range(w_begin, w_end):
                         total += x[p, h, w]
-                divisor = kh * kw if count_include_pad else (h_end - h_begin) * (w_end - w_begin)
-                y[p, oh, ow] = total / divisor
+                y[p, oh, ow] = total / divisor[oh, ow]
 
 
 @numba.njit(cache=True, parallel=True)
-def _avg_pool2d_backward_kernel(grad_output, grad_input, kh, kw, sh, sw, ph, pw, count_include_pad):
+def _avg_pool2d_backward_kernel(grad_output, grad_input, divisor, kh, kw, sh, sw, ph, pw):
     planes, out_h, out_w = grad_output.shape
     height, width = grad_input.shape[1:]
     for p in numba.prange(planes):
@@ -171,8 +243,7 @@ def _avg_pool2d_backward_kernel(grad_output, grad_input, kh, kw, sh, sw, ph, pw,
             h_begin, h_end = _window_span(oh, sh, ph, kh, height)
             for ow in range(out_w):
                 w_begin, w_end = _window_span(ow, sw, pw, kw, width)
-                divisor = kh * kw if count_include_pad else (h_end - h_begin) * (w_end - w_begin)
-                share = grad_output[p, oh, ow] / divisor
+                share = grad_output[p, oh, ow] / divisor[oh, ow]
                 for h in range(h_begin, h_end):
                     for w in range(w_begin, w_end):
                         grad_input[p, h, w] += share
@@ -183,10 +254,32 @@ def _planes(array):
     return np.ascontiguousarray(array).reshape((-1,) + array.shape[2:])
 
 
-def max_pool2d_forward(x, kernel, stride, padding):
+def _window_lengths(size, out, kernel, stride, padding, count_include_pad):
+    """Per window along one axis, how many of its pixels count for the average."""
+    starts = np.arange(out) * stride - padding
+    if count_include_pad:  # the window cut to the padded input: ceil_mode's overhang is not padding
+        return np.minimum(starts + kernel, size + padding) - starts
+    return np.minimum(starts + kernel, size) - np.maximum(starts, 0)  # cut to the real input
+
+
+def avg_pool2d_divisors(input_size, out_size, kernel, stride, padding, count_include_pad=True,
+                        divisor_override=None) -> np.ndarray:
+    """(OH, OW) float64 divisors of average pooling: divisor_override, or the counted pixels.
+
+    A window's counted pixels form a rectangle, so the count is a product of one length per
+    axis (the reference gets the same numbers by summing a mask instead).
+    """
+    if divisor_override is not None:
+        return np.full(out_size, float(divisor_override))
+    rows, cols = (_window_lengths(n, o, k, s, p, count_include_pad)
+                  for n, o, k, s, p in zip(input_size, out_size, kernel, stride, padding))
+    return np.outer(rows, cols).astype(np.float64)
+
+
+def max_pool2d_forward(x, kernel, stride, padding, ceil_mode=False):
     """(y, argmax) for an (N, C, H, W) x, in x's dtype (Numba kernel)."""
     n, c = x.shape[:2]
-    out_size = pool_output_size(x.shape[2:], kernel, stride, padding)
+    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode)
     y = np.empty((n * c,) + out_size, dtype=x.dtype)
     argmax = np.empty((n * c,) + out_size, dtype=np.int64)
     _max_pool2d_forward_kernel(_planes(x), y, argmax, *kernel, *stride, *padding)
@@ -194,26 +287,70 @@ def max_pool2d_forward(x, kernel, stride, padding):
 
 
 def max_pool2d_backward(grad_output, argmax, input_size):
-    """dL/dx of shape (N, C) + input_size, in grad_output's dtype (Numba kernel)."""
+    """dL/dx of shape (N, C) + input_size, in grad_output's dtype (Numba kernel): each
+    g[n, c, i, j] added to position argmax[n, c, i, j] of its (H, W) plane."""
     n, c = grad_output.shape[:2]
     grad_input = np.zeros((n * c,) + tuple(input_size), dtype=grad_output.dtype)
     _max_pool2d_backward_kernel(_planes(grad_output), _planes(argmax), grad_input)
     return grad_input.reshape((n, c) + tuple(input_size))
 
 
-def avg_pool2d_forward(x, kernel, stride, padding, count_include_pad=True):
+def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True, divisor_override=None):
     """y for an (N, C, H, W) x, in x's dtype (Numba kernel)."""
     n, c = x.shape[:2]
-    out_size = pool_output_size(x.shape[2:], kernel, stride, padding)
+    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode)
+    divisor = avg_pool2d_divisors(x.shape[2:], out_size, kernel, stride, padding, count_include_pad,
+                                  divisor_override)
     y = np.empty((n * c,) + out_size, dtype=x.dtype)
-    _avg_pool2d_forward_kernel(_planes(x), y, *kernel, *stride, *padding, bool(count_include_pad))
+    _avg_pool2d_forward_kernel(_planes(x), y, divisor, *kernel, *stride, *padding)
     return y.reshape((n, c) + out_size)
 
 
-def avg_pool2d_backward(grad_output, input_size, kernel, stride, padding, count_include_pad=True):
-    """dL/dx of shape (N, C) + input_size, in grad_output's dtype (Numba kernel)."""
+def avg_pool2d_backward(grad_output, input_size, kernel, stride, padding, count_include_pad=True,
+                        divisor_override=None):
+    """dL/dx of shape (N, C) + input_size, in grad_output's dtype (Numba kernel).
+
+    No ceil_mode argument: grad_output's shape already says how many windows there were.
+    """
     n, c = grad_output.shape[:2]
+    divisor = avg_pool2d_divisors(input_size, grad_output.shape[2:], kernel, stride, padding, count_include_pad,
+                                  divisor_override)
     grad_input = np.zeros((n * c,) + tuple(input_size), dtype=grad_output.dtype)
-    _avg_pool2d_backward_kernel(_planes(grad_output), grad_input, *kernel, *stride, *padding,
-                                bool(count_include_pad))
+    _avg_pool2d_backward_kernel(_planes(grad_output), grad_input, divisor, *kernel, *stride, *padding)
     return grad_input.reshape((n, c) + tuple(input_size))
+
+
+# ---------------------------------------------------------------------- max unpooling
+def max_unpool2d_forward(x, indices, output_size):
+    """Each x[n, c, i, j] put at flat position indices[n, c, i, j] of a zero (N, C) + output_size
+    plane; values that share a position add up.  Max pooling's backward is exactly this
+    scatter, so the same kernel serves both."""
+    return max_pool2d_backward(x, indices, output_size)
+
+
+def max_unpool2d_backward(grad_output, indices):
+    """dL/dx[n, c, i, j] = g[n, c] at flat position indices[n, c, i, j]: a gather (vectorised
+    NumPy; there is no loop to compile)."""
+    n, c = grad_output.shape[:2]
+    flat = _planes(grad_output).reshape(n, c, -1)
+    return np.take_along_axis(flat, indices.reshape(n, c, -1), axis=2).reshape(indices.shape)
+
+
+# ---------------------------------------------------------------------- adaptive average pooling
+def adaptive_avg_pool2d_forward(x, output_size):
+    """y = A_h x A_w^T for each (H, W) plane, A the adaptive_average_matrix of each axis.
+
+    Averaging window rows, then window columns, is the window mean because the windows are
+    rectangles; two small matrix products (BLAS) leave no loop for Numba to speed up.
+    """
+    rows = adaptive_average_matrix(x.shape[2], output_size[0], x.dtype)
+    cols = adaptive_average_matrix(x.shape[3], output_size[1], x.dtype)
+    return rows @ x @ cols.T
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_size):
+    """dL/dx = A_h^T g A_w: every pixel of window (i, j) receives g[i, j] / (its window's area)."""
+    out_h, out_w = grad_output.shape[2:]
+    rows = adaptive_average_matrix(input_size[0], out_h, grad_output.dtype)
+    cols = adaptive_average_matrix(input_size[1], out_w, grad_output.dtype)
+    return rows.T @ grad_output @ cols

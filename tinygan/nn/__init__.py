@@ -13,10 +13,11 @@ from .flatten import Flatten
 from .linear import Linear
 from .module import IncompatibleKeys, Module, Parameter, RemovableHandle
 from .norm import BatchNorm1d, BatchNorm2d
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d
 from .summary import LayerSummary, ModelSummary, summary
 from .upsampling import Upsample
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "RemovableHandle", "init", "Linear", "Conv2d",
            "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "MaxPool2d",
-           "AvgPool2d", "Upsample", "Flatten", "Dropout", "Sequential", "summary", "ModelSummary", "LayerSummary"]
+           "AvgPool2d", "MaxUnpool2d", "AdaptiveAvgPool2d", "Upsample", "Flatten", "Dropout", "Sequential",
+           "summary", "ModelSummary", "LayerSummary"]
