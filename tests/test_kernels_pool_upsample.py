@@ -5,7 +5,9 @@ from hypothesis import given, strategies as st
 from tinygan.kernels import pooling, upsampling
 from tinygan.checks import pair
 from tinygan.ops.upsample import linear_source_index, nearest_source_index
-from tinygan.testing import float_dtypes, pairs, pool2d_configs, seeds
+from tinygan.testing import (adaptive_avg_pool2d_configs, avg_pool2d_configs, float_dtypes, max_unpool2d_configs,
+                             pairs, pool2d_configs, seeds)
+from tinygan.ops.pool import adaptive_output_size
 from helpers import random_array
 
 
@@ -28,12 +30,17 @@ def geometry(config):
     return kernel, stride, pair("test", "padding", config["padding"])
 
 
+def averaging(config):
+    """(count_include_pad, divisor_override) of an avg_pool2d_configs() draw."""
+    return config["count_include_pad"], config["divisor_override"]
+
+
 # ---------------------------------------------------------------------- pooling
-@given(config=pool2d_configs(max_size=8), dtype=float_dtypes(), seed=seeds())
+@given(config=pool2d_configs(max_size=8, ceil_mode=True), dtype=float_dtypes(), seed=seeds())
 def test_max_pool2d_kernels_equal_reference(config, dtype, seed):
     x = random_array(config["input_shape"], seed, dtype=dtype)
-    y, argmax = pooling.max_pool2d_forward(x, *geometry(config))
-    expected_y, expected_argmax = pooling.reference_max_pool2d_forward(x, *geometry(config))
+    y, argmax = pooling.max_pool2d_forward(x, *geometry(config), config["ceil_mode"])
+    expected_y, expected_argmax = pooling.reference_max_pool2d_forward(x, *geometry(config), config["ceil_mode"])
     assert y.dtype == dtype
     np.testing.assert_array_equal(y, expected_y)
     np.testing.assert_array_equal(argmax, expected_argmax)
@@ -45,42 +52,70 @@ def test_max_pool2d_kernels_equal_reference(config, dtype, seed):
                       pooling.reference_max_pool2d_backward(np.abs(grad), argmax, x.shape[2:]))
 
 
-@given(config=pool2d_configs(), seed=seeds())
+@given(config=pool2d_configs(ceil_mode=True), seed=seeds())
 def test_max_pool2d_kernels_with_ties(config, seed):
     # Values from {0, 1, 2}: ties in almost every window, and both must pick the first maximum.
     x = np.random.default_rng(seed).integers(0, 3, size=config["input_shape"]).astype(np.float64)
-    _, argmax = pooling.max_pool2d_forward(x, *geometry(config))
-    np.testing.assert_array_equal(argmax, pooling.reference_max_pool2d_forward(x, *geometry(config))[1])
+    _, argmax = pooling.max_pool2d_forward(x, *geometry(config), config["ceil_mode"])
+    np.testing.assert_array_equal(argmax,
+                                  pooling.reference_max_pool2d_forward(x, *geometry(config), config["ceil_mode"])[1])
 
 
-@given(config=pool2d_configs(max_size=8), dtype=float_dtypes(), seed=seeds(), count_include_pad=st.booleans())
-def test_avg_pool2d_kernels_equal_reference(config, dtype, seed, count_include_pad):
+@given(config=avg_pool2d_configs(max_size=8), dtype=float_dtypes(), seed=seeds())
+def test_avg_pool2d_kernels_equal_reference(config, dtype, seed):
     x = random_array(config["input_shape"], seed, dtype=dtype)
-    y = pooling.avg_pool2d_forward(x, *geometry(config), count_include_pad)
+    forward_options = (*geometry(config), config["ceil_mode"], *averaging(config))
+    y = pooling.avg_pool2d_forward(x, *forward_options)
     assert y.dtype == dtype
-    assert_sums_close(y, pooling.reference_avg_pool2d_forward(x, *geometry(config), count_include_pad),
-                      pooling.reference_avg_pool2d_forward(np.abs(x), *geometry(config), count_include_pad))
+    assert_sums_close(y, pooling.reference_avg_pool2d_forward(x, *forward_options),
+                      pooling.reference_avg_pool2d_forward(np.abs(x), *forward_options))
 
     grad = random_array(y.shape, seed + 1, dtype=dtype)
-    grad_input = pooling.avg_pool2d_backward(grad, x.shape[2:], *geometry(config), count_include_pad)
+    backward_options = (x.shape[2:], *geometry(config), *averaging(config))
+    grad_input = pooling.avg_pool2d_backward(grad, *backward_options)
     assert grad_input.dtype == dtype
-    assert_sums_close(grad_input,
-                      pooling.reference_avg_pool2d_backward(grad, x.shape[2:], *geometry(config), count_include_pad),
-                      pooling.reference_avg_pool2d_backward(np.abs(grad), x.shape[2:], *geometry(config),
-                                                            count_include_pad))
+    assert_sums_close(grad_input, pooling.reference_avg_pool2d_backward(grad, *backward_options),
+                      pooling.reference_avg_pool2d_backward(np.abs(grad), *backward_options))
 
 
-@given(config=pool2d_configs(), seed=seeds(), count_include_pad=st.booleans())
-def test_pooling_backward_kernels_are_adjoints(config, seed, count_include_pad):
+@given(config=avg_pool2d_configs(), seed=seeds())
+def test_pooling_backward_kernels_are_adjoints(config, seed):
     # avg pooling is linear; max pooling is too once its winners are fixed (y = x[argmax]).
     x = random_array(config["input_shape"], seed)
-    y, argmax = pooling.max_pool2d_forward(x, *geometry(config))
+    y, argmax = pooling.max_pool2d_forward(x, *geometry(config), config["ceil_mode"])
     g = random_array(y.shape, seed + 1)
     np.testing.assert_allclose(np.sum(y * g), np.sum(x * pooling.max_pool2d_backward(g, argmax, x.shape[2:])),
                                rtol=1e-10, atol=1e-10)
-    y = pooling.avg_pool2d_forward(x, *geometry(config), count_include_pad)
-    grad_input = pooling.avg_pool2d_backward(g, x.shape[2:], *geometry(config), count_include_pad)
+    y = pooling.avg_pool2d_forward(x, *geometry(config), config["ceil_mode"], *averaging(config))
+    grad_input = pooling.avg_pool2d_backward(g, x.shape[2:], *geometry(config), *averaging(config))
     np.testing.assert_allclose(np.sum(y * g), np.sum(x * grad_input), rtol=1e-10, atol=1e-10)
+
+
+@given(config=max_unpool2d_configs(), seed=seeds())
+def test_max_unpool2d_kernels_are_adjoints(config, seed):
+    # Unpooling is linear in x, and its backward (a gather) is its transpose: <U x, g> = <x, U^T g>.
+    pooled, indices = pooling.max_pool2d_forward(random_array(config["input_shape"], seed), *geometry(config),
+                                                 config["ceil_mode"])
+    x = random_array(pooled.shape, seed + 1)
+    output_size = config["input_shape"][2:]
+    y = pooling.max_unpool2d_forward(x, indices, output_size)
+    g = random_array(y.shape, seed + 2)
+    np.testing.assert_allclose(np.sum(y * g), np.sum(x * pooling.max_unpool2d_backward(g, indices)),
+                               rtol=1e-10, atol=1e-10)
+
+
+@given(config=adaptive_avg_pool2d_configs(), dtype=float_dtypes(), seed=seeds())
+def test_adaptive_avg_pool2d_matrices_equal_reference_and_are_adjoints(config, dtype, seed):
+    x = random_array(config["input_shape"], seed, dtype=dtype)
+    size = adaptive_output_size("test", config["output_size"], x.shape[2:])
+    y = pooling.adaptive_avg_pool2d_forward(x, size)
+    assert y.dtype == dtype and y.shape == x.shape[:2] + size
+    assert_sums_close(y, pooling.reference_adaptive_avg_pool2d_forward(x, size),
+                      pooling.reference_adaptive_avg_pool2d_forward(np.abs(x), size))
+    g = random_array(y.shape, seed + 1)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(np.sum(pooling.adaptive_avg_pool2d_forward(x64, size) * g),
+                               np.sum(x64 * pooling.adaptive_avg_pool2d_backward(g, x.shape[2:])), rtol=1e-10)
 
 
 # ---------------------------------------------------------------------- upsampling

@@ -5,7 +5,7 @@ from hypothesis import given, strategies as st
 
 import tinygan as tg
 import tinygan.functional as F
-from tinygan.testing import distinct_arrays, float_dtypes, pool2d_configs, seeds
+from tinygan.testing import avg_pool2d_configs, distinct_arrays, float_dtypes, pool2d_configs, seeds
 from helpers import compare_with_torch, random_array
 
 POOLS = {"max_pool2d": F.max_pool2d, "avg_pool2d": F.avg_pool2d}
@@ -23,7 +23,7 @@ def plane(rows):
 
 
 # ---------------------------------------------------------------------- gradients (float64)
-@given(config=pool2d_configs(max_size=4, max_channels=2), data=st.data())
+@given(config=pool2d_configs(max_size=4, max_channels=2, ceil_mode=True), data=st.data())
 def test_max_pool2d_gradcheck(config, data):
     shape, kwargs = split(config)
     # Distinct values 0.1 apart: a nudge of 1e-6 never changes which pixel wins a window.
@@ -31,14 +31,15 @@ def test_max_pool2d_gradcheck(config, data):
     assert tg.gradcheck(lambda t: F.max_pool2d(t, **kwargs), [x])
 
 
-@given(config=pool2d_configs(max_size=4, max_channels=2), seed=seeds(), count_include_pad=st.booleans())
-def test_avg_pool2d_gradcheck(config, seed, count_include_pad):
+@given(config=avg_pool2d_configs(max_size=4, max_channels=2), seed=seeds())
+def test_avg_pool2d_gradcheck(config, seed):  # ceil_mode, count_include_pad, divisor_override too
     shape, kwargs = split(config)
     x = tg.tensor(random_array(shape, seed), requires_grad=True)
-    assert tg.gradcheck(lambda t: F.avg_pool2d(t, count_include_pad=count_include_pad, **kwargs), [x])
+    assert tg.gradcheck(lambda t: F.avg_pool2d(t, **kwargs), [x])
 
 
-@given(config=pool2d_configs(max_size=4, max_batch=1), data=st.data(), name=st.sampled_from(sorted(POOLS)))
+@given(config=pool2d_configs(max_size=4, max_batch=1, ceil_mode=True), data=st.data(),
+       name=st.sampled_from(sorted(POOLS)))
 def test_unbatched_chw_input(config, data, name):
     shape, kwargs = split(config)
     x = data.draw(distinct_arrays(shape[1:]))
@@ -48,7 +49,7 @@ def test_unbatched_chw_input(config, data, name):
     assert tg.gradcheck(lambda t: POOLS[name](t, **kwargs), [tg.tensor(x, requires_grad=True)])
 
 
-@given(config=pool2d_configs(), seed=seeds(), dtype=float_dtypes(), name=st.sampled_from(sorted(POOLS)))
+@given(config=pool2d_configs(ceil_mode=True), seed=seeds(), dtype=float_dtypes(), name=st.sampled_from(sorted(POOLS)))
 def test_float32_agrees_with_float64(config, seed, dtype, name):
     shape, kwargs = split(config)
     x64 = random_array(shape, seed)
@@ -149,8 +150,9 @@ bad_calls = [
     (np.zeros((1, 1, 3, 3)), dict(kernel_size=(2, 6), padding=(1, 1)), ValueError,
      r"kernel_size \(2, 6\) is larger than the padded input \(5, 5\)"),
     (np.zeros((1, 1, 0, 3)), dict(kernel_size=2, padding=1), ValueError, r"input must have a non-empty \(H, W\)"),
-    (np.zeros((1, 1, 4, 4)), dict(kernel_size=2, ceil_mode=True), NotImplementedError,
-     "ceil_mode=True is not supported"),
+    # ceil_mode lets the last window hang over the padded input by up to stride - 1 pixels, no more.
+    (np.zeros((1, 1, 1, 1)), dict(kernel_size=2, stride=1, ceil_mode=True), ValueError,
+     r"kernel_size \(2, 2\) is larger than the padded input \(1, 1\) and the stride - 1 pixels ceil_mode"),
 ]
 
 
@@ -159,6 +161,13 @@ bad_calls = [
 def test_bad_input_is_rejected_at_the_boundary(name, array, kwargs, error, message):
     with pytest.raises(error, match=f"{name}: {message}"):
         POOLS[name](tg.tensor(array), **kwargs)
+
+
+@pytest.mark.parametrize("value,error,message", [(0, ValueError, "divisor_override must be a positive int, got 0"),
+                                                 (2.5, TypeError, "divisor_override must be a positive int, got float")])
+def test_bad_divisor_override(value, error, message):
+    with pytest.raises(error, match=f"avg_pool2d: {message}"):
+        F.avg_pool2d(tg.tensor(np.zeros((1, 1, 4, 4))), 2, divisor_override=value)
 
 
 def test_dilation_is_not_supported():
@@ -171,22 +180,21 @@ def torch_functional():
     return pytest.importorskip("torch").nn.functional
 
 
-@given(config=pool2d_configs(), seed=seeds())
+@given(config=pool2d_configs(ceil_mode=True), seed=seeds())
 def test_max_pool2d_matches_torch(config, seed):
     shape, kwargs = split(config)
     compare_with_torch(lambda t: F.max_pool2d(t, **kwargs), lambda t: torch_functional().max_pool2d(t, **kwargs),
                        [random_array(shape, seed)])
 
 
-@given(config=pool2d_configs(), seed=seeds(), count_include_pad=st.booleans())
-def test_avg_pool2d_matches_torch(config, seed, count_include_pad):
+@given(config=avg_pool2d_configs(), seed=seeds())
+def test_avg_pool2d_matches_torch(config, seed):  # ceil_mode, count_include_pad, divisor_override too
     shape, kwargs = split(config)
-    kwargs["count_include_pad"] = count_include_pad
     compare_with_torch(lambda t: F.avg_pool2d(t, **kwargs), lambda t: torch_functional().avg_pool2d(t, **kwargs),
                        [random_array(shape, seed)])
 
 
-@given(config=pool2d_configs(), seed=seeds(), name=st.sampled_from(sorted(POOLS)))
+@given(config=pool2d_configs(ceil_mode=True), seed=seeds(), name=st.sampled_from(sorted(POOLS)))
 def test_float32_matches_torch(config, seed, name):
     shape, kwargs = split(config)
     compare_with_torch(lambda t: POOLS[name](t, **kwargs), lambda t: getattr(torch_functional(), name)(t, **kwargs),
@@ -204,7 +212,7 @@ def test_max_pool2d_ties_route_like_torch(kwargs):
                        [np.ones((1, 1, 5, 6))])
 
 
-@given(config=pool2d_configs(max_batch=1), seed=seeds(), name=st.sampled_from(sorted(POOLS)))
+@given(config=pool2d_configs(max_batch=1, ceil_mode=True), seed=seeds(), name=st.sampled_from(sorted(POOLS)))
 def test_unbatched_input_matches_torch(config, seed, name):
     shape, kwargs = split(config)
     compare_with_torch(lambda t: POOLS[name](t, **kwargs), lambda t: getattr(torch_functional(), name)(t, **kwargs),

@@ -17,6 +17,9 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from .checks import pair
+from .kernels.pooling import pool_output_length
+
 
 def shapes(min_dims: int = 0, max_dims: int = 4, min_side: int = 1, max_side: int = 5):
     """Array shapes, e.g. (), (3,), (2, 1, 4)."""
@@ -113,22 +116,82 @@ def _maybe_one_int(draw, pair):
 
 @st.composite
 def pool2d_configs(draw, max_batch: int = 2, max_channels: int = 3, max_size: int = 6, max_kernel: int = 4,
-                   max_stride: int = 3):
-    """Valid max_pool2d / avg_pool2d settings: a dict with input_shape, kernel_size, stride, padding.
+                   max_stride: int = 3, ceil_mode: bool = False, overlapping: bool = True):
+    """Valid max_pool2d / avg_pool2d settings: a dict with input_shape, kernel_size, stride, padding
+    (and ceil_mode, True or False, when `ceil_mode=True` is asked for).
 
     Padding is at most half the kernel on each axis (torch's rule), and the input is drawn
-    after the kernel so that the kernel always fits the padded input.  stride is sometimes
-    None (it then defaults to kernel_size).  Everything but input_shape is a keyword argument
-    of both tinygan's and torch's pooling functions.
+    after the kernel so that at least one window fits: the kernel fits the padded input, or
+    with ceil_mode hangs over it by at most stride - 1.  stride is sometimes None (it then
+    defaults to kernel_size); overlapping=False draws strides of at least the kernel, so no
+    two windows share a pixel.  Everything but input_shape is a keyword argument of both
+    tinygan's and torch's pooling functions.
     """
     kernel = draw(pairs(1, max_kernel))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    stride = draw(st.one_of(st.none(), pairs(1, max_stride)))
-    smallest = [max(1, k - 2 * p) for k, p in zip(kernel, padding)]
+    if overlapping:
+        stride = draw(st.one_of(st.none(), pairs(1, max_stride)))
+    else:
+        stride = draw(st.one_of(st.none(), st.tuples(*(st.integers(k, k + max_stride - 1) for k in kernel))))
+    ceil = draw(st.booleans()) if ceil_mode else False
+    steps = kernel if stride is None else stride
+    # ceil(room / s) + 1 >= 1 needs room = size + 2p - k > -s.
+    smallest = [max(1, k - 2 * p - (s - 1 if ceil else 0)) for k, p, s in zip(kernel, padding, steps)]
     height, width = (draw(st.integers(low, low + max_size - 1)) for low in smallest)
     batch, channels = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
-    return dict(input_shape=(batch, channels, height, width), kernel_size=_maybe_one_int(draw, kernel),
-                stride=_maybe_one_int(draw, stride), padding=_maybe_one_int(draw, padding))
+    config = dict(input_shape=(batch, channels, height, width), kernel_size=_maybe_one_int(draw, kernel),
+                  stride=_maybe_one_int(draw, stride), padding=_maybe_one_int(draw, padding))
+    if ceil_mode:
+        config["ceil_mode"] = ceil
+    return config
+
+
+@st.composite
+def avg_pool2d_configs(draw, **sizes):
+    """Valid avg_pool2d settings: pool2d_configs(ceil_mode=True) plus count_include_pad (True or
+    False) and divisor_override (None or a positive int).  `sizes` go to pool2d_configs."""
+    config = draw(pool2d_configs(ceil_mode=True, **sizes))
+    config["count_include_pad"] = draw(st.booleans())
+    config["divisor_override"] = draw(st.one_of(st.none(), st.integers(1, 9)))
+    return config
+
+
+@st.composite
+def max_unpool2d_configs(draw, overlapping: bool = True, **sizes):
+    """Valid max_pool2d(..., return_indices=True) -> max_unpool2d round trips: pool2d_configs(
+    ceil_mode=True) (input_shape is the *pooled* input's) plus output_size for the unpool.
+
+    output_size is None (torch's default, (H_in - 1) s - 2p + k, when that holds every index),
+    or sides within a stride of that default (torch's rule) with room for every index of the
+    pooled input's planes, given as (H, W) or (N, C, H, W).  overlapping=False keeps each
+    index unique (torch leaves unspecified which value a shared index keeps).
+    """
+    config = draw(pool2d_configs(ceil_mode=True, overlapping=overlapping, **sizes))
+    batch, channels, height, width = config["input_shape"]
+    kernel = pair("max_unpool2d_configs", "kernel_size", config["kernel_size"])
+    stride = kernel if config["stride"] is None else pair("max_unpool2d_configs", "stride", config["stride"])
+    padding = pair("max_unpool2d_configs", "padding", config["padding"])
+    pooled = [pool_output_length(n, k, s, p, config["ceil_mode"])
+              for n, k, s, p in zip((height, width), kernel, stride, padding)]
+    default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(pooled, stride, padding, kernel))
+    sides = draw(st.tuples(*(st.integers(max(1, d - s + 1), d + s - 1) for d, s in zip(default, stride)))
+                 .filter(lambda hw: hw[0] * hw[1] >= height * width))
+    choices = [sides, (batch, channels) + sides] + ([None] if sides == default else [])
+    config["output_size"] = draw(st.sampled_from(choices))
+    return config
+
+
+@st.composite
+def adaptive_avg_pool2d_configs(draw, max_batch: int = 2, max_channels: int = 3, max_size: int = 7,
+                                max_out: int = 5):
+    """Valid adaptive_avg_pool2d settings: a dict with input_shape and output_size -- an int, an
+    (h, w) pair, or a pair with one None (that side kept).  Output sides may exceed the input's."""
+    height, width = draw(pairs(1, max_size))
+    shape = (draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)), height, width)
+    out = draw(pairs(1, max_out))
+    output_size = draw(st.sampled_from([out, (None, out[1]), (out[0], None)]))
+    return dict(input_shape=shape, output_size=_maybe_one_int(draw, output_size) if None not in output_size
+                else output_size)
 
 
 def scale_factors(min_value: float = 0.25, max_value: float = 3.0):
