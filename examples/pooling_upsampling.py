@@ -9,6 +9,11 @@ What it shows
      default) and align_corners=True (corner pixels line up).
   3. The same operations on a real MNIST digit from the bundled data, as an image grid:
      28x28 pooled to 14x14 and 7x7, and the 7x7 upsampled back to 28x28.
+  4. Max unpooling the digit: max_pool2d(..., return_indices=True) remembers where each
+     maximum was, and max_unpool2d puts it back there, zeros elsewhere -- beside nearest
+     upsampling, which restores the size but not the places.
+  5. ceil_mode (a 7x7 map pooled by 2 keeps its last row and column) and adaptive average
+     pooling (windows chosen from the output size; output 1 is a classifier's global pool).
 
 Run:  python examples/pooling_upsampling.py [--out DIR] [--digit D]
 """
@@ -122,6 +127,49 @@ def digit_grid(folder, digit: int):
     return {label.replace("\n", " "): values[0, 0] for label, values in panels}, path
 
 
+# ---------------------------------------------------------------------- 4. unpooling
+def unpooling_grid(folder, digit: int):
+    """Max pool by 2 and by 4, then unpool: each maximum goes back where it came from."""
+    image = as_batch(first_digit(digit))
+    figure, axes = new_figure(2, 5, panel_size=(2.3, 2.7))
+    results = {}
+    for row, kernel in zip(axes, (2, 4)):
+        pooled, indices = F.max_pool2d(tg.tensor(image), kernel, return_indices=True)
+        unpooled = F.max_unpool2d(pooled, indices, kernel).data[0, 0]
+        nearest = F.interpolate(pooled, scale_factor=kernel, mode="nearest").data[0, 0]
+        side = pooled.shape[-1]
+        panels = [("original 28x28", image[0, 0]), (f"max pool {kernel} -> {side}x{side}", pooled.data[0, 0]),
+                  (f"max_unpool2d -> 28x28\n(maxima back in place)", unpooled),
+                  (f"nearest x{kernel} -> 28x28\n(for comparison)", nearest),
+                  ("lost by pool + unpool\n(original - unpooled)", image[0, 0] - unpooled)]
+        for panel, (label, values) in zip(row, panels):
+            show_image(panel, values, label, vmin=0, vmax=1)
+        kept = np.count_nonzero(unpooled)
+        print(f"  kernel {kernel}: {side}x{side} maxima; unpooled 28x28 has {kept} non-zero pixels, "
+              f"each equal to the original there: {bool(np.all(unpooled[unpooled != 0] == image[0, 0][unpooled != 0]))}")
+        results[kernel] = {"pooled": pooled.data[0, 0], "indices": indices.data[0, 0], "unpooled": unpooled,
+                           "nearest": nearest}
+    path = save_figure(figure, folder, "max_unpooling_digit.png",
+                       title=f"Max pooling and unpooling a bundled MNIST '{digit}'")
+    return {"original": image[0, 0], **results}, path
+
+
+# ---------------------------------------------------------------------- 5. ceil_mode and adaptive pooling
+def ceil_mode_and_adaptive(digit: int) -> dict:
+    seven = F.avg_pool2d(tg.tensor(as_batch(first_digit(digit))), 4)  # the 7x7 map of section 3
+    floor_size = F.max_pool2d(seven, 2).shape[-2:]
+    ceil_size = F.max_pool2d(seven, 2, ceil_mode=True).shape[-2:]
+    print(f"  7x7 max-pooled by 2: ceil_mode=False -> {floor_size} (row and column 6 dropped), "
+          f"ceil_mode=True -> {ceil_size} (a last 1-pixel window keeps them)")
+    row = tg.tensor(np.array([[[[1.0, 2.0, 3.0, 4.0, 5.0]]]]))
+    adaptive = F.adaptive_avg_pool2d(row, (1, 3)).data[0, 0, 0]
+    print(f"  adaptive_avg_pool2d([1 2 3 4 5], 3) = {adaptive}: windows [0, 2), [1, 4), [3, 5)")
+    global_pool = F.adaptive_avg_pool2d(seven, 1)
+    print(f"  adaptive_avg_pool2d(7x7 map, 1) -> shape {global_pool.shape}: the mean, {global_pool.data.item():.4f}")
+    return {"floor_size": floor_size, "ceil_size": ceil_size, "adaptive_row": adaptive,
+            "global_pool": global_pool.data, "seven": seven.data}
+
+
 def main(argv=None) -> dict:
     parser = example_parser("pooling_upsampling", __doc__)
     parser.add_argument("--digit", type=int, default=3, choices=range(10), help="which digit to show (default 3)")
@@ -133,7 +181,14 @@ def main(argv=None) -> dict:
 
     heading(f"3. A real digit ('{args.digit}' from the bundled MNIST sample)")
     digit_images, digit_path = digit_grid(folder, args.digit)
-    return {"worked": worked, "digit": digit_images, "figures": [worked_path, digit_path]}
+
+    heading("4. Max unpooling: each maximum back where it came from")
+    unpooling, unpooling_path = unpooling_grid(folder, args.digit)
+
+    heading("5. ceil_mode and adaptive average pooling")
+    options = ceil_mode_and_adaptive(args.digit)
+    return {"worked": worked, "digit": digit_images, "unpooling": unpooling, "options": options,
+            "figures": [worked_path, digit_path, unpooling_path]}
 
 
 if __name__ == "__main__":

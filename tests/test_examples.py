@@ -197,7 +197,7 @@ def pooling(tmp_path_factory):
 
 
 def test_pooling_writes_its_figures(pooling):
-    assert_pngs(pooling[0], ["pooling_worked_example.png", "pooling_upsampling_digit.png"])
+    assert_pngs(pooling[0], ["pooling_worked_example.png", "pooling_upsampling_digit.png", "max_unpooling_digit.png"])
 
 
 def test_pooling_worked_example(pooling):
@@ -230,6 +230,29 @@ def test_pooling_and_upsampling_a_real_digit(pooling):
     assert digit["7x7 up x4, nearest"].shape == (28, 28)
     # max pooling keeps the brightest pixel of each block, so it is never darker than average pooling
     assert np.all(digit["max pool 2 -> 14x14"] >= digit["average pool 2 -> 14x14"])
+
+
+def test_unpooling_puts_each_maximum_back_in_place(pooling):
+    unpooling = pooling[1]["unpooling"]
+    original = unpooling["original"]
+    for kernel in (2, 4):
+        result = unpooling[kernel]
+        unpooled, pooled = result["unpooled"], result["pooled"]
+        # Every block of the unpooled image holds at most one non-zero pixel, which is that
+        # block's maximum, at a place where the original had the same value.
+        blocks = unpooled.reshape(28 // kernel, kernel, 28 // kernel, kernel)
+        assert np.all(np.count_nonzero(blocks, axis=(1, 3)) <= 1)
+        np.testing.assert_array_equal(blocks.max(axis=(1, 3)), pooled)
+        assert np.all(unpooled[unpooled != 0] == original[unpooled != 0])
+        # Nearest upsampling fills every pixel of a block with the maximum instead.
+        np.testing.assert_array_equal(result["nearest"], np.kron(pooled, np.ones((kernel, kernel))))
+
+
+def test_ceil_mode_and_adaptive_numbers(pooling):
+    options = pooling[1]["options"]
+    assert options["floor_size"] == (3, 3) and options["ceil_size"] == (4, 4)  # floor(5/2)+1, ceil(5/2)+1
+    np.testing.assert_allclose(options["adaptive_row"], [1.5, 3.0, 4.5])
+    np.testing.assert_allclose(options["global_pool"].ravel(), [options["seven"].mean()], rtol=1e-6)
 
 
 # ---------------------------------------------------------------------- transposed convolution
