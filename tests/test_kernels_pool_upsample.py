@@ -36,11 +36,16 @@ def averaging(config):
 
 
 # ---------------------------------------------------------------------- pooling
-@given(config=pool2d_configs(max_size=8, ceil_mode=True), dtype=float_dtypes(), seed=seeds())
+def max_geometry(config):
+    """(kernel, stride, padding, ceil_mode, dilation) of a pool2d_configs(ceil_mode=True, max_dilation>1) draw."""
+    return (*geometry(config), config["ceil_mode"], pair("test", "dilation", config["dilation"]))
+
+
+@given(config=pool2d_configs(max_size=8, ceil_mode=True, max_dilation=3), dtype=float_dtypes(), seed=seeds())
 def test_max_pool2d_kernels_equal_reference(config, dtype, seed):
     x = random_array(config["input_shape"], seed, dtype=dtype)
-    y, argmax = pooling.max_pool2d_forward(x, *geometry(config), config["ceil_mode"])
-    expected_y, expected_argmax = pooling.reference_max_pool2d_forward(x, *geometry(config), config["ceil_mode"])
+    y, argmax = pooling.max_pool2d_forward(x, *max_geometry(config))
+    expected_y, expected_argmax = pooling.reference_max_pool2d_forward(x, *max_geometry(config))
     assert y.dtype == dtype
     np.testing.assert_array_equal(y, expected_y)
     np.testing.assert_array_equal(argmax, expected_argmax)
@@ -52,13 +57,12 @@ def test_max_pool2d_kernels_equal_reference(config, dtype, seed):
                       pooling.reference_max_pool2d_backward(np.abs(grad), argmax, x.shape[2:]))
 
 
-@given(config=pool2d_configs(ceil_mode=True), seed=seeds())
+@given(config=pool2d_configs(ceil_mode=True, max_dilation=3), seed=seeds())
 def test_max_pool2d_kernels_with_ties(config, seed):
     # Values from {0, 1, 2}: ties in almost every window, and both must pick the first maximum.
     x = np.random.default_rng(seed).integers(0, 3, size=config["input_shape"]).astype(np.float64)
-    _, argmax = pooling.max_pool2d_forward(x, *geometry(config), config["ceil_mode"])
-    np.testing.assert_array_equal(argmax,
-                                  pooling.reference_max_pool2d_forward(x, *geometry(config), config["ceil_mode"])[1])
+    _, argmax = pooling.max_pool2d_forward(x, *max_geometry(config))
+    np.testing.assert_array_equal(argmax, pooling.reference_max_pool2d_forward(x, *max_geometry(config))[1])
 
 
 @given(config=avg_pool2d_configs(max_size=8), dtype=float_dtypes(), seed=seeds())

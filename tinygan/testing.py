@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .checks import pair
-from .kernels.pooling import pool_output_length
+from .kernels.pooling import first_empty_window, pool_output_length
 
 
 def shapes(min_dims: int = 0, max_dims: int = 4, min_side: int = 1, max_side: int = 5):
@@ -116,16 +116,17 @@ def _maybe_one_int(draw, pair):
 
 @st.composite
 def pool2d_configs(draw, max_batch: int = 2, max_channels: int = 3, max_size: int = 6, max_kernel: int = 4,
-                   max_stride: int = 3, ceil_mode: bool = False, overlapping: bool = True):
+                   max_stride: int = 3, ceil_mode: bool = False, overlapping: bool = True, max_dilation: int = 1):
     """Valid max_pool2d / avg_pool2d settings: a dict with input_shape, kernel_size, stride, padding
-    (and ceil_mode, True or False, when `ceil_mode=True` is asked for).
+    (and ceil_mode, True or False, when `ceil_mode=True` is asked for; dilation, for max_pool2d
+    only, when max_dilation > 1).
 
     Padding is at most half the kernel on each axis (torch's rule), and the input is drawn
-    after the kernel so that at least one window fits: the kernel fits the padded input, or
-    with ceil_mode hangs over it by at most stride - 1.  stride is sometimes None (it then
-    defaults to kernel_size); overlapping=False draws strides of at least the kernel, so no
-    two windows share a pixel.  Everything but input_shape is a keyword argument of both
-    tinygan's and torch's pooling functions.
+    after the kernel so that at least one window fits: the kernel's reach fits the padded
+    input, or with ceil_mode hangs over it by at most stride - 1, and no dilated window holds
+    only padding.  stride is sometimes None (it then defaults to kernel_size); overlapping=False
+    draws strides of at least the kernel, so no two windows share a pixel.  Everything but
+    input_shape is a keyword argument of both tinygan's and torch's pooling functions.
     """
     kernel = draw(pairs(1, max_kernel))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
@@ -134,15 +135,23 @@ def pool2d_configs(draw, max_batch: int = 2, max_channels: int = 3, max_size: in
     else:
         stride = draw(st.one_of(st.none(), st.tuples(*(st.integers(k, k + max_stride - 1) for k in kernel))))
     ceil = draw(st.booleans()) if ceil_mode else False
+    dilation = draw(pairs(1, max_dilation))
     steps = kernel if stride is None else stride
-    # ceil(room / s) + 1 >= 1 needs room = size + 2p - k > -s.
-    smallest = [max(1, k - 2 * p - (s - 1 if ceil else 0)) for k, p, s in zip(kernel, padding, steps)]
-    height, width = (draw(st.integers(low, low + max_size - 1)) for low in smallest)
+
+    def sizes(k, s, p, d):
+        # ceil(room / s) + 1 >= 1 needs room = size + 2p - reach > -s.
+        low = max(1, d * (k - 1) + 1 - 2 * p - (s - 1 if ceil else 0))
+        return st.integers(low, low + max_size - 1).filter(
+            lambda n: first_empty_window(n, pool_output_length(n, k, s, p, ceil, d), k, s, p, d) is None)
+
+    height, width = (draw(sizes(*axis)) for axis in zip(kernel, steps, padding, dilation))
     batch, channels = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
     config = dict(input_shape=(batch, channels, height, width), kernel_size=_maybe_one_int(draw, kernel),
                   stride=_maybe_one_int(draw, stride), padding=_maybe_one_int(draw, padding))
     if ceil_mode:
         config["ceil_mode"] = ceil
+    if max_dilation > 1:
+        config["dilation"] = _maybe_one_int(draw, dilation)
     return config
 
 

@@ -7,6 +7,9 @@ input rows  oh*sh - ph ... oh*sh - ph + kh - 1  and the matching columns:
     max pool:  y[oh, ow] = max of the window           (padding counts as -inf)
     avg pool:  y[oh, ow] = sum of the window / d       (padding counts as 0)
 
+Max pooling may also spread its kh x kw taps (dh, dw) pixels apart (dilation), so that
+the window reaches over dh*(kh - 1) + 1 rows; average pooling has no dilation (nor in torch).
+
 where d is `divisor_override` when given, else the number of window pixels inside the
 padded input (count_include_pad=True: kh*kw, less only where a ceil_mode window hangs
 over the far edge) or inside the real input (count_include_pad=False).  With
@@ -27,9 +30,10 @@ position its index names (values sharing an index add up), and its backward is a
 g[index].  Adaptive average pooling picks its windows from the output size instead
 (adaptive_windows) and, being separable, is two small matrix products.
 
-The ops (ops/pool.py) allow padding of at most half the kernel, as torch does, so
-every window holds at least one real pixel: the kernels clamp each window to the
-input instead of building a padded copy.  Everything here trusts its arguments; the
+The ops (ops/pool.py) allow padding of at most half the kernel, as torch does, and refuse
+dilations that leave a window with no real pixel, so every window holds at least one: the
+kernels clamp each window to the input (or skip the taps outside it) instead of building a
+padded copy.  Everything here trusts its arguments; the
 ops validate them first.
 
 Each computation comes twice: `reference_*`, plain vectorised NumPy to read first,
@@ -44,15 +48,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def pool_output_length(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> int:
+def pool_output_length(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False,
+                       dilation: int = 1) -> int:
     """How many windows fit along one axis: torch's rule.
 
-    floor((size + 2p - k) / s) + 1 windows fit inside the padded input.  ceil_mode rounds up
-    instead, admitting a last window that hangs over the far edge -- unless that window would
-    start in the right padding or beyond: every window must start inside the input or its
-    left padding, so it holds at least one real pixel.
+    A window reaches over d (k - 1) + 1 pixels (its k taps d apart).  floor((size + 2p - reach)
+    / s) + 1 windows fit inside the padded input.  ceil_mode rounds up instead, admitting a
+    last window that hangs over the far edge -- unless that window would start in the right
+    padding or beyond: every window must start inside the input or its left padding.
     """
-    room = size + 2 * padding - kernel  # how far the window can slide
+    room = size + 2 * padding - (dilation * (kernel - 1) + 1)  # how far the window can slide
     if not ceil_mode:
         return room // stride + 1
     count = -(-room // stride) + 1  # ceil(room / stride) + 1
@@ -61,38 +66,52 @@ def pool_output_length(size: int, kernel: int, stride: int, padding: int, ceil_m
     return count
 
 
-def pool_output_size(input_size, kernel, stride, padding, ceil_mode=False) -> tuple[int, int]:
+def pool_output_size(input_size, kernel, stride, padding, ceil_mode=False, dilation=(1, 1)) -> tuple[int, int]:
     """(OH, OW): pool_output_length on each axis."""
-    return tuple(pool_output_length(n, k, s, p, ceil_mode) for n, k, s, p in zip(input_size, kernel, stride, padding))
+    return tuple(pool_output_length(n, k, s, p, ceil_mode, d)
+                 for n, k, s, p, d in zip(input_size, kernel, stride, padding, dilation))
 
 
-def _windows(x, kernel, stride, padding, out_size, fill, overhang_fill=None):
-    """An (N, C, OH, OW, kh, kw) view of the windows of x padded with `fill`.
+def first_empty_window(size: int, out: int, kernel: int, stride: int, padding: int, dilation: int):
+    """The first window along one axis whose taps all fall in the padding (or beyond), or None.
+
+    Without dilation every window holds a pixel (padding <= kernel / 2); with taps d apart,
+    a window can straddle the whole input, and its maximum would be -inf.
+    """
+    taps = np.arange(out)[:, None] * stride - padding + np.arange(kernel)[None, :] * dilation
+    empty = np.flatnonzero(~((taps >= 0) & (taps < size)).any(axis=1))
+    return int(empty[0]) if empty.size else None
+
+
+def _windows(x, kernel, stride, padding, out_size, fill, overhang_fill=None, dilation=(1, 1)):
+    """An (N, C, OH, OW, kh, kw) view of the windows of x padded with `fill`, taps `dilation` apart.
 
     ceil_mode's last window may reach past the padded input; that overhang is filled with
     `overhang_fill` (default: `fill`).
     """
-    (ph, pw), (sh, sw), (oh, ow) = padding, stride, out_size
+    (ph, pw), (sh, sw), (oh, ow), (dh, dw) = padding, stride, out_size, dilation
+    reach = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
     padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    overhang = [max(0, (o - 1) * s + k - n) for o, s, k, n in zip(out_size, stride, kernel, padded.shape[2:])]
+    overhang = [max(0, (o - 1) * s + r - n) for o, s, r, n in zip(out_size, stride, reach, padded.shape[2:])]
     padded = np.pad(padded, ((0, 0), (0, 0), (0, overhang[0]), (0, overhang[1])),
                     constant_values=fill if overhang_fill is None else overhang_fill)
-    return sliding_window_view(padded, kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    spans = sliding_window_view(padded, reach, axis=(2, 3))  # each window's full reach...
+    return spans[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :oh, :ow]  # ...and its taps
 
 
 # ---------------------------------------------------------------------- NumPy reference
-def reference_max_pool2d_forward(x, kernel, stride, padding, ceil_mode=False):
+def reference_max_pool2d_forward(x, kernel, stride, padding, ceil_mode=False, dilation=(1, 1)):
     """(y, argmax): each window's maximum and where it came from (first maximum on ties)."""
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode)
-    windows = _windows(x, kernel, stride, padding, out_size, -np.inf)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode, dilation)
+    windows = _windows(x, kernel, stride, padding, out_size, -np.inf, dilation=dilation)
     n, c, oh, ow = windows.shape[:4]
     flat = windows.reshape(n, c, oh, ow, kh * kw)
     # np.argmax returns the first maximum, in row-major window order: torch's tie rule.
     winner = flat.argmax(axis=-1)
     y = np.take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
-    rows = np.arange(oh)[:, None] * sh - ph + winner // kw  # window offset -> input row
-    cols = np.arange(ow)[None, :] * sw - pw + winner % kw
+    rows = np.arange(oh)[:, None] * sh - ph + (winner // kw) * dh  # tap -> input row
+    cols = np.arange(ow)[None, :] * sw - pw + (winner % kw) * dw
     return y, rows * x.shape[3] + cols
 
 
@@ -185,22 +204,27 @@ def _window_span(out_index, stride, padding, kernel, size):
 
 
 @numba.njit(cache=True, parallel=True)
-def _max_pool2d_forward_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw):
+def _max_pool2d_forward_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, dh, dw):
     planes, height, width = x.shape
     _, out_h, out_w = y.shape
     for p in numba.prange(planes):
         for oh in range(out_h):
-            h_begin, h_end = _window_span(oh, sh, ph, kh, height)
             for ow in range(out_w):
-                w_begin, w_end = _window_span(ow, sw, pw, kw, width)
                 best = -np.inf  # what the padding holds: it never wins
-                best_index = h_begin * width + w_begin
-                for h in range(h_begin, h_end):
-                    for w in range(w_begin, w_end):
+                best_index = -1
+                for i in range(kh):  # the taps, dilation apart; those in the padding are skipped
+                    h = oh * sh - ph + i * dh
+                    if h < 0 or h >= height:
+                        continue
+                    for j in range(kw):
+                        w = ow * sw - pw + j * dw
+                        if w < 0 or w >= width:
+                            continue
                         value = x[p, h, w]
-                        # Strictly greater keeps the first maximum on ties (as torch);
-                        # a NaN wins, so a NaN in the input shows in the output.
-                        if value > best or np.isnan(value):
+                        # Strictly greater keeps the first maximum on ties (as torch); a NaN
+                        # wins, so a NaN in the input shows in the output; the first real pixel
+                        # stands in until something beats it (a window of -inf names it).
+                        if best_index < 0 or value > best or np.isnan(value):
                             best = value
                             best_index = h * width + w
                 y[p, oh, ow] = best
@@ -276,13 +300,13 @@ def avg_pool2d_divisors(input_size, out_size, kernel, stride, padding, count_inc
     return np.outer(rows, cols).astype(np.float64)
 
 
-def max_pool2d_forward(x, kernel, stride, padding, ceil_mode=False):
+def max_pool2d_forward(x, kernel, stride, padding, ceil_mode=False, dilation=(1, 1)):
     """(y, argmax) for an (N, C, H, W) x, in x's dtype (Numba kernel)."""
     n, c = x.shape[:2]
-    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode)
+    out_size = pool_output_size(x.shape[2:], kernel, stride, padding, ceil_mode, dilation)
     y = np.empty((n * c,) + out_size, dtype=x.dtype)
     argmax = np.empty((n * c,) + out_size, dtype=np.int64)
-    _max_pool2d_forward_kernel(_planes(x), y, argmax, *kernel, *stride, *padding)
+    _max_pool2d_forward_kernel(_planes(x), y, argmax, *kernel, *stride, *padding, *dilation)
     return y.reshape((n, c) + out_size), argmax.reshape((n, c) + out_size)
 
 

@@ -2,13 +2,15 @@
 max_unpool2d and adaptive_avg_pool2d.
 
 Shapes:  x (N, C, H, W) or (C, H, W)  ->  y (N, C, OH, OW) or (C, OH, OW), per axis
-    OH = floor((H + 2 * padding - kernel_size) / stride) + 1,    stride defaults to kernel_size,
+    OH = floor((H + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1,
+stride defaulting to kernel_size and dilation (max pooling only) to 1,
 with ceil_mode=True rounding up instead, as long as the last window starts inside the input
 or its left padding (kernels/pooling.py: pool_output_length).
 
-Like torch, padding may be at most half the kernel on each axis (so that every window
-holds at least one real pixel), and at least one window must fit.  Only dilation=1 is
-supported.  The loops themselves live in kernels/pooling.py, beside their NumPy references.
+Like torch, padding may be at most half the kernel on each axis, and at least one window must
+fit; max pooling's dilation spreads the kernel's taps apart.  Every window must hold at least
+one real pixel (torch returns -inf for a dilated window that holds only padding; tinygan
+refuses it).  The loops themselves live in kernels/pooling.py, beside their NumPy references.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from ..autograd import Function
 from ..checks import KERNEL_DTYPES, check_array, check_float, check_rank, integer, pair
 from ..kernels.pooling import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
                                avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_unpool2d_backward,
-                               max_unpool2d_forward, pool_output_size)
+                               max_unpool2d_forward, first_empty_window, pool_output_size)
 from ..tensor import Tensor
 
 
@@ -37,21 +39,29 @@ def _window_arguments(op, kernel_size, stride, padding):
 
 
 def _pool_arguments(op, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Validate a pooling call; return (kernel, stride, padding) as (h, w) pairs."""
+    """Validate a pooling call; return (kernel, stride, padding, dilation) as (h, w) pairs."""
     _check_input(op, x)
     kernel, stride, padding = _window_arguments(op, kernel_size, stride, padding)
-    if pair(op, "dilation", dilation, minimum=1) != (1, 1):
-        raise NotImplementedError(f"{op}: dilation={dilation!r} is not supported (only dilation=1)")
+    dilation = pair(op, "dilation", dilation, minimum=1)
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ValueError(f"{op}: padding must be at most half of kernel_size on each axis, "
                          f"got padding={padding} with kernel_size={kernel}")
     size = x.shape[-2:]
-    if min(pool_output_size(size, kernel, stride, padding, ceil_mode)) < 1:
+    out_size = pool_output_size(size, kernel, stride, padding, ceil_mode, dilation)
+    if min(out_size) < 1:
         padded = tuple(n + 2 * p for n, p in zip(size, padding))
+        reach = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+        reach = "" if dilation == (1, 1) else f", reaching over {reach} with dilation {dilation},"
         overhang = " and the stride - 1 pixels ceil_mode lets the last window hang over" if ceil_mode else ""
-        raise ValueError(f"{op}: kernel_size {kernel} is larger than the padded input {padded}{overhang} "
+        raise ValueError(f"{op}: kernel_size {kernel}{reach} is larger than the padded input {padded}{overhang} "
                          f"(input {tuple(size)} with padding {padding} on each side)")
-    return kernel, stride, padding
+    for axis, (n, o, k, s, p, d) in enumerate(zip(size, out_size, kernel, stride, padding, dilation)):
+        empty = first_empty_window(n, o, k, s, p, d)
+        if empty is not None:
+            raise ValueError(f"{op}: with dilation {dilation}, window {empty} along axis {axis} holds no input "
+                             f"pixel, only padding (input {tuple(size)}, kernel_size {kernel}, stride {stride}, "
+                             f"padding {padding})")
+    return kernel, stride, padding, dilation
 
 
 def _batched(x):
@@ -65,7 +75,7 @@ def _unbatched_like(y, x):
 
 
 class MaxPool2d(Function):
-    """y[n, c, oh, ow] = max over the window  x_pad[n, c, oh*sh : oh*sh + kh, ow*sw : ow*sw + kw],
+    """y[n, c, oh, ow] = max over the window  x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]  (0 <= i < kh, 0 <= j < kw),
     x_pad = x padded with -inf (and, with ceil_mode, the last window cut at the padded edge).
 
     Backward: dL/dx[n, c, h, w] = sum of g[n, c, oh, ow] over the windows whose maximum
@@ -79,8 +89,9 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, found_indices=None):
-        kernel, stride, padding = _pool_arguments("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
-        y, argmax = max_pool2d_forward(_batched(x), kernel, stride, padding, ceil_mode)
+        kernel, stride, padding, dilation = _pool_arguments("max_pool2d", x, kernel_size, stride, padding, dilation,
+                                                            ceil_mode)
+        y, argmax = max_pool2d_forward(_batched(x), kernel, stride, padding, ceil_mode, dilation)
         ctx.save_for_backward(argmax)
         ctx.input_shape = x.shape
         if found_indices is not None:
@@ -107,7 +118,7 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                 divisor_override=None):
-        kernel, stride, padding = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+        kernel, stride, padding, _ = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
         if divisor_override is not None:
             divisor_override = integer("avg_pool2d", "divisor_override", divisor_override, minimum=1)
         ctx.geometry = (kernel, stride, padding, bool(count_include_pad), divisor_override)
