@@ -182,6 +182,7 @@ class MaxUnpool2d(Function):
             raise ValueError(f"{op}: indices must be flat positions in the {size[0]}x{size[1]} output planes, "
                              f"in [0, {plane}), got {bad}")
         ctx.save_for_backward(_batched(indices))
+        ctx.input_shape = x.shape
         y = max_unpool2d_forward(_batched(x), _batched(indices), size)
         return _unbatched_like(y, x)
 
@@ -189,7 +190,7 @@ class MaxUnpool2d(Function):
     def backward(ctx, grad):
         (indices,) = ctx.saved_tensors
         grad_input = max_unpool2d_backward(_batched(grad), indices)
-        return grad_input.reshape(grad.shape[:-2] + indices.shape[-2:]), None
+        return grad_input.reshape(ctx.input_shape), None
 
 
 def adaptive_output_size(where, output_size, input_size):
