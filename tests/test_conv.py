@@ -2,7 +2,7 @@
 examples, bad input."""
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, strategies as st
 
 import tinygan as tg
 import tinygan.functional as F
@@ -177,18 +177,12 @@ def split_groups(config):
     return op(tg.tensor(x), tg.tensor(w), **conv2d_options(config)).data, np.concatenate(blocks, axis=1)
 
 
-@given(config=conv2d_configs())
+@given(config=st.one_of(conv2d_configs(), conv_transpose2d_configs()))
 @example(config=DEPTHWISE_STRIDED)
 @example(config=GROUPED_SAME_EVEN_DILATED)
-def test_grouped_conv2d_is_independent_convolutions_side_by_side(config):
-    grouped, stacked = split_groups(config)
-    np.testing.assert_allclose(grouped, stacked, rtol=1e-12, atol=1e-12)
-
-
-@given(config=conv_transpose2d_configs())
 @example(config=GROUPED_TRANSPOSED)
 @example(config=WHOLE_WINDOW_TRANSPOSED_DEPTHWISE)
-def test_grouped_conv_transpose2d_is_independent_convolutions_side_by_side(config):
+def test_grouped_convolution_is_independent_convolutions_side_by_side(config):
     grouped, stacked = split_groups(config)
     np.testing.assert_allclose(grouped, stacked, rtol=1e-12, atol=1e-12)
 
