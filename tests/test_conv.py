@@ -6,7 +6,7 @@ from hypothesis import example, given, strategies as st
 
 import tinygan as tg
 import tinygan.functional as F
-from tinygan.testing import conv2d_configs, conv2d_options, conv_transpose2d_configs, seeds
+from tinygan.testing import conv2d_configs, conv_options, conv_transpose2d_configs, seeds
 from helpers import random_array
 
 
@@ -49,7 +49,7 @@ def out_channels(config):
 def test_conv2d_gradcheck(config, seed):
     x, w, b = (leaf(config["input_shape"], seed), leaf(config["weight_shape"], seed + 1),
                leaf((out_channels(config),), seed + 2))
-    options = conv2d_options(config)
+    options = conv_options(config)
     assert tg.gradcheck(lambda *t: F.conv2d(*t, **options), [x, w, b])
 
 
@@ -60,7 +60,7 @@ def test_conv2d_gradcheck(config, seed):
 def test_conv_transpose2d_gradcheck(config, seed):
     x, w, b = (leaf(config["input_shape"], seed), leaf(config["weight_shape"], seed + 1),
                leaf((out_channels(config),), seed + 2))
-    options = conv2d_options(config)
+    options = conv_options(config)
     assert tg.gradcheck(lambda *t: F.conv_transpose2d(*t, **options), [x, w, b])
 
 
@@ -75,7 +75,7 @@ def test_conv_transpose_is_the_adjoint_of_conv(config, seed):
     dilation and groups: conv2d's weight (O, C/g, kh, kw), read as a transposed weight, maps O channels back to C."""
     x = random_array(config["input_shape"], seed)
     w = random_array(config["weight_shape"], seed + 1)
-    options = conv2d_options(config)
+    options = conv_options(config)
     y_shape = F.conv2d(tg.tensor(x), tg.tensor(w), **options).shape
     y = random_array(y_shape, seed + 2)
     # conv_transpose2d(y) would come out smaller than x when conv2d dropped rows that no
@@ -93,7 +93,7 @@ def test_conv_transpose_is_the_adjoint_of_conv(config, seed):
 @given(config=conv2d_configs(), seed=seeds())
 def test_conv2d_float32_close_to_float64(config, seed):
     x, w = random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1)
-    options = conv2d_options(config)
+    options = conv_options(config)
     high = F.conv2d(tg.tensor(x), tg.tensor(w), **options).data
     low = F.conv2d(tg.tensor(x.astype(np.float32)), tg.tensor(w.astype(np.float32)), **options)
     assert low.dtype == np.float32
@@ -103,7 +103,7 @@ def test_conv2d_float32_close_to_float64(config, seed):
 @given(config=conv_transpose2d_configs(), seed=seeds())
 def test_conv_transpose2d_float32_close_to_float64(config, seed):
     x, w = random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1)
-    options = conv2d_options(config)
+    options = conv_options(config)
     high = F.conv_transpose2d(tg.tensor(x), tg.tensor(w), **options).data
     low = F.conv_transpose2d(tg.tensor(x.astype(np.float32)), tg.tensor(w.astype(np.float32)), **options)
     assert low.dtype == np.float32
@@ -167,14 +167,14 @@ def split_groups(config):
     channels and the weight into `groups` blocks, convolve each block alone, stack the outputs."""
     groups = config.get("groups", 1)
     transposed = "output_padding" in config
-    options = dict(conv2d_options(config), groups=1)
+    options = dict(conv_options(config), groups=1)
     op = F.conv_transpose2d if transposed else F.conv2d
     x, w = random_array(config["input_shape"], 0), random_array(config["weight_shape"], 1)
     in_step = x.shape[1] // groups
     w_step = w.shape[0] // groups  # the weight's first axis is the one groups split (in or out)
     blocks = [op(tg.tensor(x[:, k * in_step:(k + 1) * in_step]), tg.tensor(w[k * w_step:(k + 1) * w_step]),
                  **options).data for k in range(groups)]
-    return op(tg.tensor(x), tg.tensor(w), **conv2d_options(config)).data, np.concatenate(blocks, axis=1)
+    return op(tg.tensor(x), tg.tensor(w), **conv_options(config)).data, np.concatenate(blocks, axis=1)
 
 
 @given(config=st.one_of(conv2d_configs(), conv_transpose2d_configs()))
@@ -225,7 +225,7 @@ def test_padding_strings_follow_torchs_rule(config, seed):
     if not isinstance(config["padding"], str):
         return
     x, w = random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1)
-    options = conv2d_options(config)
+    options = conv_options(config)
     out = F.conv2d(tg.tensor(x), tg.tensor(w), **options).data
     if config["padding"] == "valid":
         pads = ((0, 0), (0, 0))

@@ -62,8 +62,9 @@ def _grouped_channels(draw, max_channels: int, max_groups: int):
     return groups, groups * draw(per_group), groups * draw(per_group)
 
 
-def conv2d_options(config: dict) -> dict:
-    """The keyword arguments of a drawn configuration (everything but the shapes): F.conv2d(x, w, **options)."""
+def conv_options(config: dict) -> dict:
+    """The keyword arguments of a drawn conv2d or conv_transpose2d configuration (all but the shapes):
+    F.conv2d(x, w, **conv_options(config))."""
     return {key: value for key, value in config.items() if not key.endswith("_shape")}
 
 
