@@ -122,11 +122,11 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_damaged_bundled_data(tmp_path, capsys, monkeypatch):
-    import tinygan.train
+    import tinygan.train.config
 
     def damaged():
         raise ValueError("mnist_5k.npz: expected images uint8 (5000, 28, 28), found uint8 (12,)")
 
-    monkeypatch.setattr(tinygan.train, "split_bundled", damaged)
+    monkeypatch.setattr(tinygan.train.config, "split_bundled", damaged)
     code = main(["train", *TINY, "--out", str(tmp_path / "run")])
     assert_clean_error(capsys, code, "bundled MNIST sample cannot be read", "mnist_5k.npz")
