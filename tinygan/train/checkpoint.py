@@ -136,9 +136,9 @@ def _check_structure(layout, path) -> int:
         fail(f"its seconds must be a non-negative number, got {layout['seconds']!r}")
     config = config_from_checkpoint(layout, path)
     check_generator_fits(config)
-    for part in ("loader", "rng"):
-        if not isinstance(layout[part], dict):
-            fail(f"its {part} state must be a dict, got {type(layout[part]).__name__}")
+    if not (isinstance(layout["loader"], dict) and _is_count(layout["loader"].get("seed"))):
+        fail(f"its loader state must be a dict with a non-negative integer seed, got {layout['loader']!r:.60}")
+    _check_random_states(layout["rng"], path)
 
     with _default_generator_kept():
         models = dict(zip(("generator", "discriminator"), build_models(config)))
@@ -151,6 +151,17 @@ def _check_structure(layout, path) -> int:
     budget += _check_arrays({"fixed_noise": layout["fixed_noise"]},
                             {"fixed_noise": ((FIXED_NOISE_SIZE, config.nz, 1, 1), "f")}, f"{path}:")
     return budget
+
+
+def _check_random_states(states, path) -> None:
+    """The two saved generator states must be states NumPy accepts (tried on a scratch generator)."""
+    if not (isinstance(states, dict) and {"noise", "default"} <= set(states)):
+        raise RunError(f"{path}: its rng must be a dict with the 'noise' and 'default' generator states")
+    for name in ("noise", "default"):
+        try:
+            np.random.default_rng(0).bit_generator.state = states[name]
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
+            raise RunError(f"{path}: its rng {name!r} state is damaged: {error}") from None
 
 
 def _is_count(value) -> bool:
