@@ -119,15 +119,18 @@ class _Session:
 
     def __init__(self, trainer: DCGANTrainer, run: RunFolder, config: TrainConfig, max_steps, log):
         self.trainer, self.run, self.config, self.log = trainer, run, config, log
-        self.total_steps = config.epochs * trainer.steps_per_epoch
-        if max_steps is not None:
-            self.total_steps = min(self.total_steps, max_steps)
+        # Counted from where the run is: earlier epochs may have had another batch size.
+        remaining = (config.epochs - trainer.epoch) * trainer.steps_per_epoch - trainer.batch
+        self.max_steps = max_steps
+        self.total_steps = trainer.step + remaining if max_steps is None else min(trainer.step + remaining, max_steps)
         self.stop = _StopRequest()
 
     def should_stop(self) -> bool:
-        """The one stop condition, checked after every step."""
+        """The one stop condition, checked before every step: the epochs are done, the step limit
+        (--max-steps) is reached, or Ctrl-C was pressed."""
         trainer = self.trainer
-        return trainer.epoch >= self.config.epochs or trainer.step >= self.total_steps or self.stop.requested
+        return (trainer.epoch >= self.config.epochs or self.stop.requested
+                or (self.max_steps is not None and trainer.step >= self.max_steps))
 
     def train_until_stopped(self, progress: bool) -> None:
         trainer, run = self.trainer, self.run
