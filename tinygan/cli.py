@@ -41,12 +41,19 @@ _positive_float = _checked(float, "a positive number", lambda value: value > 0)
 _at_least_two = _checked(int, "an integer >= 2 (a covariance needs two samples)", lambda value: value >= 2)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (argparse's default prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .evaluate import DEFAULT_CLASSIFIER_EPOCHS
     from .models.dcgan import UPSAMPLE_MODES
 
     defaults = _train_defaults()
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="tinygan", description="Train a DCGAN on MNIST with tinygan, a from-scratch NumPy framework.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True

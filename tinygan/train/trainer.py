@@ -127,7 +127,10 @@ class DCGANTrainer:
         epoch = self.epoch + 1  # the epoch this step belongs to (1-based), as recorded in the metrics
         started = time.perf_counter()
         try:
-            numbers = self.train_step(real)
+            # Overflow to inf is not worth a warning on stderr here: every output and loss is
+            # checked (`_finite`), and the weights after each epoch (`check_finite`).
+            with np.errstate(over="ignore", invalid="ignore"):
+                numbers = self.train_step(real)
         except Diverged as error:
             raise Diverged(f"{error} at step {self.step + 1}") from None
         self.last_step_seconds = time.perf_counter() - started
