@@ -1,7 +1,7 @@
 """Helpers every op family shares: argument normalisation, shape checks, unbroadcast.
 
 They live in one place so that every op reports bad input the same way: the message
-names the op, the argument, what was expected and what was given (DESIGN.md, principle 5).
+names the op, the argument, what was expected and what was given (docs/design.md, "Where to add an op").
 """
 from __future__ import annotations
 
