@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="RUN_DIR", help=f"the run folder (default {DEFAULT_OUT})")
     train.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                        help="continue from CHECKPOINT (default: RUN_DIR/checkpoint.npz) exactly where it stopped; "
-                            "options given now override the checkpoint's (e.g. --epochs to train longer)")
+                            "options given now override the checkpoint's (e.g. --epochs to train longer), except "
+                            "that --batch-size, --limit and --data can only change at the end of an epoch")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the run already in RUN_DIR (its checkpoint, metrics and pictures); without "
                             "it, training into a folder holding a run is refused")

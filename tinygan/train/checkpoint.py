@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models import Discriminator, Generator
+from ..models import Generator
 from ..serialization import ArrayLayout, load, load_layout, save
 from ..tensor import default_generator
 from .config import TrainConfig, build_models
