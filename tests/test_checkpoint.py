@@ -84,6 +84,15 @@ def test_damaged_optimizer_hyperparameters_stop_a_resume_only(good_run, tmp_path
     capsys.readouterr()
     code = main(["train", "--resume", path, "--out", str(tmp_path / "resumed"), "--no-progress"])
     assert_one_line_error(capsys, code, "optimizer_d")
+    # Even into a folder it was told to overwrite, a refused resume touches nothing.
+    import shutil
+
+    target = tmp_path / "target"
+    shutil.copytree(good_run, target)
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file() and p.name != ".lock"}
+    code = main(["train", "--resume", path, "--out", str(target), "--overwrite", "--no-progress"])
+    assert_one_line_error(capsys, code, "optimizer_d")
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
 
 def test_a_checkpoint_claiming_a_huge_network_is_refused_before_allocating(good_run, tmp_path):

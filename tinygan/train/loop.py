@@ -86,6 +86,9 @@ def train(config, out, resume=None, max_steps: int | None = None, progress: bool
               else TrainConfig.from_dict(given))
     check_training_fits(config)
     images = load_training_images(config)
+    trainer = DCGANTrainer(config, images)
+    if state is not None:
+        trainer.load_state_dict(state)  # a damaged part is refused here, before any file is touched
     continuing = state is not None and _same_file(resume, run)
 
     with run:
@@ -93,12 +96,13 @@ def train(config, out, resume=None, max_steps: int | None = None, progress: bool
             if not overwrite:
                 run.refuse_if_it_holds_a_run()
             run.clear()
-        trainer = DCGANTrainer(config, images)
-        if state is not None:
-            trainer.load_state_dict(state)
-            run.keep_metrics_until(trainer.step)
-            log(f"resuming {resume} at epoch {trainer.epoch + 1}, step {trainer.step}")
-        run.write_config(config)
+        try:
+            if state is not None:
+                run.keep_metrics_until(trainer.step)
+                log(f"resuming {resume} at epoch {trainer.epoch + 1}, step {trainer.step}")
+            run.write_config(config)
+        except OSError as error:
+            raise _write_failure(run, error) from None
         if trainer.epoch >= config.epochs:
             log(f"the run is already complete ({config.epochs} epochs); pass a larger --epochs to train longer")
             return trainer
@@ -153,11 +157,10 @@ class _Session:
                 run.write_pictures(trainer.epoch)
         except Diverged as error:
             # Nothing is saved after a bad step, so the checkpoint on disk is the last good one.
-            raise Diverged(f"{error}; stopped ({self._kept()}). Try a lower --lr or "
+            raise Diverged(f"{error}; stopped ({_kept(run)}). Try a lower --lr or "
                            f"another --seed") from None
         except OSError as error:  # a full disk, a folder removed under us, ...
-            raise RunError(f"cannot write the run folder {run.path}: {error.strerror or error}"
-                           f"{f' ({error.filename})' if error.filename else ''}; {self._kept()}") from None
+            raise _write_failure(run, error) from None
         finally:
             bar.close()
         if self.stop.requested:
@@ -175,9 +178,15 @@ class _Session:
         run.write_pictures(trainer.epoch)
         write_checkpoint(trainer.state_dict(), run.checkpoint)
 
-    def _kept(self) -> str:
-        return (f"the last good checkpoint, {self.run.checkpoint}, is kept" if self.run.checkpoint.exists()
-                else "no checkpoint had been written yet")
+def _kept(run: RunFolder) -> str:
+    return (f"the last good checkpoint, {run.checkpoint}, is kept" if run.checkpoint.exists()
+            else "no checkpoint had been written yet")
+
+
+def _write_failure(run: RunFolder, error: OSError) -> RunError:
+    """A failed write (a full disk, a folder removed under us, ...) as one line; atomic writes kept the rest."""
+    where = f" ({error.filename})" if error.filename else ""
+    return RunError(f"cannot write the run folder {run.path}: {error.strerror or error}{where}; {_kept(run)}")
 
 
 def _progress_bar(enabled: bool, total: int, initial: int):
