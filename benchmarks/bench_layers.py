@@ -166,7 +166,7 @@ def main(argv=None):
     if args.quick:
         args.batch, args.width, args.repeats = 4, 8, 1
     torch = try_import_torch(threads=2)
-    machine = machine_description(torch)
+    machine = machine_description()
     print("machine:", machine)
     print(f"\nbatch {args.batch}, width {args.width}, float32, forward+backward, best of {args.repeats}\n")
     rows = [bench_conv(*layer, torch, args.repeats) for layer in conv_layers(args.batch, args.width)]

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 
-import numpy as np
 
 
 def best_time(fn, repeats: int = 5, warmup: int = 1) -> float:
@@ -36,34 +34,12 @@ def try_import_torch(threads: int = 2):
     return torch
 
 
-def machine_description(torch=None) -> dict:
-    """CPU count, versions, the OPENBLAS_* variables and the BLAS kernel actually in use."""
-    info = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
-        "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
-    }
-    try:
-        import numba
-        info["numba"] = numba.__version__
-        info["numba_threads"] = numba.get_num_threads()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-        blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        info["blas"] = [f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}, "
-                        f"{p.get('num_threads')} threads)" for p in blas]
-    except ImportError:
-        info["blas"] = "threadpoolctl not installed: pip install threadpoolctl to see the BLAS kernel"
-    if torch is not None:
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-    return info
+def machine_description() -> dict:
+    """tinygan's own report of the process (`tinygan info`): CPU model, BLAS kernel and threads,
+    Numba's threading layer, versions, the thread-related environment variables."""
+    from tinygan.runtime import describe
+
+    return describe()
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

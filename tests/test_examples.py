@@ -189,6 +189,38 @@ def test_convolution_im2col_is_one_matrix_product(convolution):
     assert matrices["kernel_agrees_with_reference"]
 
 
+# ---------------------------------------------------------------------- groups and padding='same'
+@pytest.fixture(scope="module")
+def conv_groups(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("conv_groups")
+    return folder, run_example("conv_groups", folder)
+
+
+def test_conv_groups_writes_its_figure(conv_groups):
+    assert_pngs(conv_groups[0], ["conv_groups.png"])
+
+
+def test_conv_groups_connections_are_block_diagonal(conv_groups):
+    # The rule: output o reads input c exactly when both sit in the same block of C / groups channels.
+    for groups, table in conv_groups[1]["connections"].items():
+        block = table.shape[0] // groups
+        rule = np.array([[o // block == c // block for c in range(table.shape[1])] for o in range(table.shape[0])])
+        np.testing.assert_array_equal(table, rule, err_msg=f"groups={groups}")
+    assert sorted(conv_groups[1]["connections"]) == [1, 2, 4]
+
+
+def test_conv_groups_separable_cost(conv_groups):
+    cost, pixels = conv_groups[1]["cost"], 16 * 16
+    assert cost["standard"] == pixels * 64 * 32 * 9
+    assert cost["separable_layers"] == [pixels * 32 * 1 * 9, pixels * 64 * 32]
+    assert cost["ratio"] == pytest.approx(1 / (1 / 64 + 1 / 9))
+
+
+def test_conv_groups_same_with_an_even_kernel(conv_groups):
+    # 2x2 sums of [[1, 2, 3], [4, 5, 6], [7, 8, 9]] with the one zero of padding after the image.
+    np.testing.assert_array_equal(conv_groups[1]["same"], [[12, 16, 9], [24, 28, 15], [15, 17, 9]])
+
+
 # ---------------------------------------------------------------------- pooling and upsampling
 @pytest.fixture(scope="module")
 def pooling(tmp_path_factory):

@@ -3,23 +3,36 @@ import numpy as np
 from hypothesis import example, given
 
 from tinygan.kernels.im2col import col2im, im2col, output_size, reference_col2im, reference_im2col
+from tinygan.ops.conv import conv_padding
 from tinygan.testing import conv2d_configs, float_dtypes, seeds
 from helpers import random_array
 
 
 def geometry(config):
-    kernel = config["weight_shape"][2:]
-    out = tuple(output_size(config["input_shape"][2 + a], kernel[a], config["stride"][a], config["padding"][a],
-                            config["dilation"][a]) for a in (0, 1))
-    return kernel, config["stride"], config["padding"], config["dilation"], out
+    """What conv2d passes the kernels: the top/left padding, and out_size from the total padding.
+
+    With padding='same' and an even kernel the bottom/right padding is one more than the
+    top/left: the kernels only see it through out_size, and must read zeros there.
+    """
+    kernel, stride, dilation = config["weight_shape"][2:], config["stride"], config["dilation"]
+    before, after = conv_padding("test", config["padding"], kernel, stride, dilation)
+    out = tuple((config["input_shape"][2 + a] + before[a] + after[a] - dilation[a] * (kernel[a] - 1) - 1) // stride[a] + 1
+                for a in (0, 1))
+    if before == after:  # symmetric padding: the same as the rule every convolution states
+        assert out == tuple(output_size(config["input_shape"][2 + a], kernel[a], stride[a], before[a], dilation[a])
+                            for a in (0, 1))
+    return kernel, stride, before, dilation, out
 
 
 # The window covering the whole image (DCGAN's first and last layers), as the kernels see it.
 WHOLE_IMAGE = dict(input_shape=(3, 4, 5, 2), weight_shape=(2, 4, 5, 2), stride=(1, 1), padding=(0, 0), dilation=(1, 1))
+# padding='same' with even kernels: one more zero after than before, on both axes.
+SAME_EVEN = dict(input_shape=(2, 2, 4, 5), weight_shape=(1, 2, 2, 4), stride=(1, 1), padding="same", dilation=(1, 1))
 
 
 @given(config=conv2d_configs(max_size=9), dtype=float_dtypes(), seed=seeds())
 @example(config=WHOLE_IMAGE, dtype=np.float32, seed=0)
+@example(config=SAME_EVEN, dtype=np.float32, seed=0)
 def test_im2col_kernel_equals_reference(config, dtype, seed):
     x = random_array(config["input_shape"], seed, dtype=dtype)
     cols = im2col(x, *geometry(config))
@@ -34,6 +47,7 @@ MANY_IMAGES = dict(input_shape=(19, 3, 6, 5), weight_shape=(2, 3, 3, 2), stride=
 @given(config=conv2d_configs(max_size=9), dtype=float_dtypes(), seed=seeds())
 @example(config=WHOLE_IMAGE, dtype=np.float64, seed=0)
 @example(config=MANY_IMAGES, dtype=np.float32, seed=0)
+@example(config=SAME_EVEN, dtype=np.float64, seed=0)
 def test_col2im_kernel_equals_reference(config, dtype, seed):
     shape = config["input_shape"]
     kernel, *_, out = geometry(config)

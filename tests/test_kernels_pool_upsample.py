@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 from tinygan.kernels import pooling, upsampling
-from tinygan.ops.common import _pair
+from tinygan.checks import pair
 from tinygan.ops.upsample import linear_source_index, nearest_source_index
 from tinygan.testing import float_dtypes, pairs, pool2d_configs, seeds
 from helpers import random_array
@@ -23,9 +23,9 @@ def assert_sums_close(actual, expected, magnitude):
 
 def geometry(config):
     """(kernel, stride, padding) as pairs, stride defaulting to the kernel as in the ops."""
-    kernel = _pair("test", "kernel_size", config["kernel_size"])
-    stride = kernel if config["stride"] is None else _pair("test", "stride", config["stride"])
-    return kernel, stride, _pair("test", "padding", config["padding"])
+    kernel = pair("test", "kernel_size", config["kernel_size"])
+    stride = kernel if config["stride"] is None else pair("test", "stride", config["stride"])
+    return kernel, stride, pair("test", "padding", config["padding"])
 
 
 # ---------------------------------------------------------------------- pooling

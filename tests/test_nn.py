@@ -289,6 +289,36 @@ def test_linear_and_conv_defaults_match_torch_init_bounds():
     assert np.abs(transposed.bias.data).max() <= bound
 
 
+def test_grouped_conv_weight_shapes_and_fan_in():
+    # Each output channel of a grouped convolution sums over the in/groups channels of its
+    # group only, so its fan-in -- and torch's init bound 1/sqrt(fan_in) -- uses in/groups.
+    tg.manual_seed(0)
+    grouped = nn.Conv2d(8, 16, 3, groups=4)
+    assert grouped.weight.shape == (16, 2, 3, 3) and grouped.bias.shape == (16,)
+    depthwise = nn.Conv2d(8, 8, 3, groups=8, bias=False)
+    assert depthwise.weight.shape == (8, 1, 3, 3)
+    transposed = nn.ConvTranspose2d(8, 12, 3, groups=4)
+    assert transposed.weight.shape == (8, 3, 3, 3) and transposed.bias.shape == (12,)
+    for layer, fan_in in ((grouped, 2 * 9), (depthwise, 1 * 9), (transposed, 3 * 9)):
+        bound = 1 / math.sqrt(fan_in)
+        for p in layer.parameters():
+            assert np.abs(p.data).max() <= bound
+        assert np.abs(layer.weight.data).max() > 0.8 * bound  # the bound is not a looser one
+    assert repr(grouped) == "Conv2d(8, 16, kernel_size=(3, 3), stride=(1, 1), groups=4)"
+    assert repr(depthwise) == "Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), groups=8, bias=False)"
+
+
+def test_conv_padding_strings():
+    x = tg.randn(2, 3, 7, 8)
+    same = nn.Conv2d(3, 6, (2, 3), padding="same", dilation=(3, 1), groups=3)
+    assert same.padding == "same"  # kept as the string, as torch does
+    assert repr(same) == "Conv2d(3, 6, kernel_size=(2, 3), stride=(1, 1), padding=same, dilation=(3, 1), groups=3)"
+    assert same(x).shape == (2, 6, 7, 8)
+    valid = nn.Conv2d(3, 5, 3, padding="valid")
+    assert valid.padding == "valid" and valid(x).shape == (2, 5, 5, 6)
+    assert repr(valid) == "Conv2d(3, 5, kernel_size=(3, 3), stride=(1, 1), padding=valid)"
+
+
 def test_manual_seed_makes_models_repeatable():
     tg.manual_seed(42)
     first = small_sequential().state_dict()
@@ -300,8 +330,19 @@ def test_manual_seed_makes_models_repeatable():
 def test_layer_argument_errors():
     with pytest.raises(ValueError, match="in_features"):
         nn.Linear(0, 3)
-    with pytest.raises(ValueError, match="divisible by groups"):
+    with pytest.raises(ValueError, match=r"Conv2d: in_channels \(3\) and out_channels \(4\) must both be divisible "
+                                         r"by groups \(2\)"):
         nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match=r"ConvTranspose2d: in_channels \(4\) and out_channels \(3\) .* groups \(2\)"):
+        nn.ConvTranspose2d(4, 3, 3, groups=2)
+    with pytest.raises(ValueError, match="Conv2d: groups must be a positive int, got 0"):
+        nn.Conv2d(4, 4, 3, groups=0)
+    with pytest.raises(ValueError, match=r"Conv2d: padding='same' is not supported for strided convolutions"):
+        nn.Conv2d(4, 4, 3, padding="same", stride=(1, 2))
+    with pytest.raises(ValueError, match=r"Conv2d: padding must be an int, a pair of ints, 'same' or 'valid', got 'full'"):
+        nn.Conv2d(4, 4, 3, padding="full")
+    with pytest.raises(TypeError, match=r"ConvTranspose2d: padding must be an int or a pair"):
+        nn.ConvTranspose2d(4, 4, 3, padding="same")  # as in torch: strings are for convolutions only
     with pytest.raises(ValueError, match="stride"):
         nn.Conv2d(3, 4, 3, stride=0)
     with pytest.raises(ValueError, match="output_padding"):
@@ -532,6 +573,22 @@ def test_summary_numbers_by_hand(capsys):
     printed = capsys.readouterr().out
     assert "Total params: 683" in printed and "Total mult-adds: 1,056" in printed
     assert "3 (ConvTranspose2d)" in printed
+
+
+def test_summary_counts_grouped_convolutions_per_group():
+    # Each output element of a convolution meets in/groups * kh * kw weights: a 3x3
+    # convolution 32 -> 64 costs 64 * 32 * 9 per pixel, its depthwise-separable twin
+    # (depthwise 3x3, groups=32, then pointwise 1x1) 32 * 1 * 9 + 64 * 32 * 1.
+    pixels = 8 * 8
+    standard = nn.summary(nn.Conv2d(32, 64, 3, padding=1), (1, 32, 8, 8))
+    separable = nn.summary(nn.Sequential(nn.Conv2d(32, 32, 3, padding="same", groups=32), nn.Conv2d(32, 64, 1)),
+                           (1, 32, 8, 8))
+    assert standard.total_mult_adds == pixels * 64 * 32 * 9
+    assert [layer.mult_adds for layer in separable.layers] == [pixels * 32 * 1 * 9, pixels * 64 * 32 * 1]
+    assert separable.total_params == (32 * 9 + 32) + (64 * 32 + 64)
+    # A transposed convolution: each *input* element meets out/groups * kh * kw weights.
+    transposed = nn.summary(nn.ConvTranspose2d(6, 4, 2, stride=2, groups=2), (1, 6, 3, 3))
+    assert transposed.total_mult_adds == (6 * 3 * 3) * (4 // 2) * 2 * 2
 
 
 def test_deepcopy_gives_an_independent_model():

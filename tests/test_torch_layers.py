@@ -5,29 +5,45 @@ from hypothesis import example, given, strategies as st
 
 import tinygan as tg
 import tinygan.functional as F
-from tinygan.testing import batch_norm_configs, conv2d_configs, conv_transpose2d_configs, seeds, shapes
+from tinygan.testing import batch_norm_configs, conv2d_configs, conv_options, conv_transpose2d_configs, seeds, shapes
 from helpers import compare_with_torch, random_array
-from test_conv import WHOLE_WINDOW_CONV, WHOLE_WINDOW_TRANSPOSED
+from test_conv import (DEPTHWISE_STRIDED, GROUPED_SAME_EVEN_DILATED, GROUPED_TRANSPOSED, WHOLE_WINDOW_CONV,
+                       WHOLE_WINDOW_CONV_GROUPED, WHOLE_WINDOW_TRANSPOSED, WHOLE_WINDOW_TRANSPOSED_DEPTHWISE, out_channels)
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
+# Depthwise (groups = in_channels) with padding='same', an even kernel and dilation: a
+# MobileNet-style layer with torch's asymmetric padding.
+DEPTHWISE_SAME_EVEN = dict(input_shape=(2, 3, 5, 6), weight_shape=(3, 1, 4, 2), stride=(1, 1), padding="same",
+                           dilation=(1, 3), groups=3)
+
+
+# torch notes that it copies the input for asymmetric padding: a performance remark, not ours.
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @given(config=conv2d_configs(), seed=seeds(), with_bias=st.booleans())
 @example(config=WHOLE_WINDOW_CONV, seed=0, with_bias=True)
+@example(config=WHOLE_WINDOW_CONV_GROUPED, seed=0, with_bias=True)
+@example(config=GROUPED_SAME_EVEN_DILATED, seed=0, with_bias=True)
+@example(config=DEPTHWISE_STRIDED, seed=0, with_bias=False)
+@example(config=DEPTHWISE_SAME_EVEN, seed=0, with_bias=True)
+@example(config=dict(DEPTHWISE_SAME_EVEN, padding="valid"), seed=0, with_bias=True)
 def test_conv2d(config, seed, with_bias):
-    options = {k: config[k] for k in ("stride", "padding", "dilation")}
+    options = conv_options(config)
     arrays = [random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1),
-              random_array(config["weight_shape"][:1], seed + 2) if with_bias else None]
+              random_array((out_channels(config),), seed + 2) if with_bias else None]
     compare_with_torch(lambda *t: F.conv2d(*t, **options), lambda *t: TF.conv2d(*t, **options), arrays)
 
 
 @given(config=conv_transpose2d_configs(), seed=seeds(), with_bias=st.booleans())
 @example(config=WHOLE_WINDOW_TRANSPOSED, seed=0, with_bias=True)
+@example(config=WHOLE_WINDOW_TRANSPOSED_DEPTHWISE, seed=0, with_bias=True)
+@example(config=GROUPED_TRANSPOSED, seed=0, with_bias=True)
 def test_conv_transpose2d(config, seed, with_bias):
-    options = {k: config[k] for k in ("stride", "padding", "output_padding", "dilation")}
+    options = conv_options(config)
     arrays = [random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1),
-              random_array(config["weight_shape"][1:2], seed + 2) if with_bias else None]
+              random_array((out_channels(config),), seed + 2) if with_bias else None]
     compare_with_torch(lambda *t: F.conv_transpose2d(*t, **options), lambda *t: TF.conv_transpose2d(*t, **options),
                        arrays)
 

@@ -102,6 +102,37 @@ def test_gradients_agree_after_transfer():
         np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-3, atol=1e-5, err_msg=name)
 
 
+def build_grouped(lib):
+    """A MobileNet-style block and a grouped decoder: grouped, depthwise (with padding='same'
+    and an even kernel), pointwise ('valid') and a grouped transposed convolution."""
+    return lib.Sequential(
+        lib.Conv2d(4, 8, 3, padding="same", groups=2), lib.ReLU(),
+        lib.Conv2d(8, 8, (2, 4), padding="same", dilation=(2, 1), groups=8, bias=False),
+        lib.Conv2d(8, 6, 1, padding="valid"), lib.ReLU(),
+        lib.ConvTranspose2d(6, 4, 4, stride=2, padding=1, groups=2), lib.Tanh())
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's performance note
+def test_grouped_and_same_padded_layers_cross_to_torch_and_back():
+    torch.manual_seed(3)
+    theirs, ours = build_grouped(torch.nn), build_grouped(nn)
+    assert repr(ours) == repr(theirs)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
+           [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    ours.load_state_dict(theirs.state_dict())  # torch -> tinygan
+    x = batch(7, (2, 4, 6, 5))
+    out, expected = outputs_agree(ours, theirs, x, training=True)
+    out.sum().backward()
+    expected.sum().backward()
+    for (name, mine), (_, reference) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    tg.manual_seed(4)
+    fresh, back = build_grouped(nn), build_grouped(torch.nn)
+    back.load_state_dict({k: torch.from_numpy(v) for k, v in fresh.state_dict().items()}, strict=True)  # and back
+    assert_state_equal(fresh, back)
+    outputs_agree(fresh, back, x, training=False)
+
+
 def test_momentum_none_and_no_running_stats_match_torch():
     for options in (dict(momentum=None), dict(track_running_stats=False), dict(affine=False)):
         ours, theirs = nn.BatchNorm2d(3, **options), torch.nn.BatchNorm2d(3, **options)
@@ -116,7 +147,10 @@ def test_momentum_none_and_no_running_stats_match_torch():
     lambda lib: lib.Linear(300, 200),
     lambda lib: lib.Conv2d(16, 32, 5),
     lambda lib: lib.ConvTranspose2d(64, 32, 4),
-], ids=["linear", "conv", "conv_transpose"])
+    lambda lib: lib.Conv2d(32, 64, 5, groups=4),
+    lambda lib: lib.Conv2d(64, 128, 3, groups=64),
+    lambda lib: lib.ConvTranspose2d(64, 96, 4, groups=8),
+], ids=["linear", "conv", "conv_transpose", "conv_groups", "depthwise", "conv_transpose_groups"])
 def test_default_init_has_torch_distribution(make):
     """Different random streams, same distribution: U(-b, b) with torch's b = 1 / sqrt(fan_in)."""
     tg.manual_seed(0)

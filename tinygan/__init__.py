@@ -9,7 +9,7 @@
 import os as _os
 import sys as _sys
 
-if "numpy" not in _sys.modules:
+if "numpy" not in _sys.modules and not _os.environ.get("TINYGAN_EXPERIMENT_NO_ENV"):
     # OpenBLAS's worker threads busy-wait for ~0.1 s after every matrix product. On a
     # small machine they then fight the Numba kernels that run right after each GEMM
     # for the same cores (measured: im2col after a GEMM 3x slower).  A short timeout
@@ -23,13 +23,18 @@ if "numpy" not in _sys.modules:
 # of ~10 us, a DCGAN step (ngf=32) 60 -> 39 ms, the tiny training tests 80 s -> 4 s.
 # PASSIVE makes idle threads sleep at once.  It is read when OpenMP starts (at the first
 # parallel kernel call), so setting it here is early enough; a user's value is kept.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if not _os.environ.get("TINYGAN_EXPERIMENT_NO_ENV"):
+    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .runtime import choose_threading_layer as _choose_threading_layer
+
+_choose_threading_layer()
 
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import gradcheck
 from .serialization import load, save
-from .tensor import (Tensor, cat, manual_seed, ones, ones_like, rand, randn, stack, tensor, zeros,
-                     zeros_like)
+from .random import manual_seed
+from .tensor import Tensor, cat, ones, ones_like, rand, randn, stack, tensor, zeros, zeros_like
 
 __version__ = "0.1.0"
 

@@ -42,7 +42,8 @@ from .autograd import no_grad
 from .data import DataLoader, split_bundled
 from .data.loader import to_unit_range
 from .serialization import load, save
-from .tensor import Tensor, default_generator, manual_seed
+from .random import default_generator, manual_seed
+from .tensor import Tensor
 
 NUM_CLASSES = 10
 CLASSIFIER_FORMAT = "tinygan-mnist-classifier"

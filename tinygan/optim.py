@@ -16,18 +16,9 @@ import numbers
 
 import numpy as np
 
+from .checks import number
 from .nn.module import to_numpy
 from .tensor import Tensor
-
-
-def _check_number(optimizer: str, name: str, value, low: float = 0.0, below: float | None = None) -> float:
-    """A real number with low <= value (and value < below, if given), else a TypeError/ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{optimizer}: {name} must be a number, got {value!r}")
-    if not (low <= value and (below is None or value < below)):
-        bound = f">= {low}" if below is None else f"in [{low}, {below})"
-        raise ValueError(f"{optimizer}: {name} must be {bound}, got {value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -229,10 +220,10 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
-        group["lr"] = _check_number("SGD", "lr", group["lr"])
-        group["momentum"] = _check_number("SGD", "momentum", group["momentum"])
-        group["dampening"] = _check_number("SGD", "dampening", group["dampening"])
-        group["weight_decay"] = _check_number("SGD", "weight_decay", group["weight_decay"])
+        group["lr"] = number("SGD", "lr", group["lr"])
+        group["momentum"] = number("SGD", "momentum", group["momentum"])
+        group["dampening"] = number("SGD", "dampening", group["dampening"])
+        group["weight_decay"] = number("SGD", "weight_decay", group["weight_decay"])
         group["nesterov"] = bool(group["nesterov"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: nesterov=True requires momentum > 0 and dampening = 0, got "
@@ -286,14 +277,14 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
-        group["lr"] = _check_number("Adam", "lr", group["lr"])
+        group["lr"] = number("Adam", "lr", group["lr"])
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
-        group["betas"] = (_check_number("Adam", "betas[0]", betas[0], 0.0, 1.0),
-                          _check_number("Adam", "betas[1]", betas[1], 0.0, 1.0))
-        group["eps"] = _check_number("Adam", "eps", group["eps"])
-        group["weight_decay"] = _check_number("Adam", "weight_decay", group["weight_decay"])
+        group["betas"] = (number("Adam", "betas[0]", betas[0], 0.0, 1.0),
+                          number("Adam", "betas[1]", betas[1], 0.0, 1.0))
+        group["eps"] = number("Adam", "eps", group["eps"])
+        group["weight_decay"] = number("Adam", "weight_decay", group["weight_decay"])
         group["amsgrad"] = bool(group["amsgrad"])
 
     def _update(self, param, grad, state, group):

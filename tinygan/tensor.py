@@ -15,6 +15,7 @@ import numpy as np
 from .autograd import Function, is_grad_enabled
 from .ops import elementwise, linalg, reduce
 from .ops import shape as shape_ops
+from .random import default_generator
 
 
 class Tensor:
@@ -328,26 +329,12 @@ def ones_like(t: Tensor, requires_grad=False) -> Tensor:
     return Tensor(np.ones_like(t.data), requires_grad=requires_grad)
 
 
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> None:
-    """Seed tinygan's random numbers (randn, rand, layer initialisation)."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-
-
-def default_generator() -> np.random.Generator:
-    """The generator behind randn/rand and nn.init; seeded by `manual_seed`."""
-    return _generator
-
-
 def randn(*shape, dtype=np.float32, requires_grad=False) -> Tensor:
-    return Tensor(_generator.standard_normal(_shape_arg(shape), dtype=np.float64).astype(dtype), requires_grad=requires_grad)
+    return Tensor(default_generator().standard_normal(_shape_arg(shape), dtype=np.float64).astype(dtype), requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=np.float32, requires_grad=False) -> Tensor:
-    return Tensor(_generator.random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad)
+    return Tensor(default_generator().random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad)
 
 
 def _shape_arg(shape) -> tuple:
@@ -365,4 +352,4 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 
 __all__ = ["Tensor", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
-           "manual_seed", "cat", "stack", "Function", "is_grad_enabled"]
+           "cat", "stack", "Function", "is_grad_enabled"]

@@ -8,7 +8,7 @@
 
 The layer strategies (`conv2d_configs`, ...) draw only *valid* configurations: shapes
 where the kernel fits the padded input, output_padding smaller than stride or
-dilation, and so on, so every example exercises the op rather than its error path.
+dilation, groups that divide the channels, padding='same' only with stride 1, and so on, so every example exercises the op rather than its error path.
 Requires hypothesis (`pip install tinygan[test]`).
 """
 from __future__ import annotations
@@ -51,22 +51,51 @@ def pairs(min_value: int, max_value: int):
     return st.tuples(st.integers(min_value, max_value), st.integers(min_value, max_value))
 
 
-@st.composite
-def conv2d_configs(draw, max_batch: int = 2, max_channels: int = 3, max_size: int = 6, max_kernel: int = 3,
-                   max_stride: int = 3, max_padding: int = 2, max_dilation: int = 2):
-    """Valid conv2d settings: a dict with input_shape, weight_shape, stride, padding, dilation.
+def _grouped_channels(draw, max_channels: int, max_groups: int):
+    """(groups, in_channels, out_channels) with groups dividing both channel counts.
 
-    The input is drawn *after* the kernel, so that the dilated kernel always fits the
-    padded input (the case conv2d rejects with a ValueError is tested separately).
+    Each side has between 1 and max(1, max_channels // groups) channels per group, so groups
+    above max_channels / 2 always give a depthwise convolution (one input channel per group).
     """
-    kernel, stride = draw(pairs(1, max_kernel)), draw(pairs(1, max_stride))
-    padding, dilation = draw(pairs(0, max_padding)), draw(pairs(1, max_dilation))
+    groups = draw(st.integers(1, max_groups))
+    per_group = st.integers(1, max(1, max_channels // groups))
+    return groups, groups * draw(per_group), groups * draw(per_group)
+
+
+def conv_options(config: dict) -> dict:
+    """The keyword arguments of a drawn conv2d or conv_transpose2d configuration (all but the shapes):
+    F.conv2d(x, w, **conv_options(config))."""
+    return {key: value for key, value in config.items() if not key.endswith("_shape")}
+
+
+@st.composite
+def conv2d_configs(draw, max_batch: int = 2, max_channels: int = 4, max_size: int = 6, max_kernel: int = 3,
+                   max_stride: int = 3, max_padding: int = 2, max_dilation: int = 2, max_groups: int = 4,
+                   padding_strings: bool = True):
+    """Valid conv2d settings: a dict with input_shape, weight_shape, stride, padding, dilation, groups.
+
+    groups divides both channel counts (weight_shape is (out, in/groups, kh, kw)); large groups
+    are depthwise.  With padding_strings, padding is sometimes 'valid' or 'same' (then
+    stride is 1, and kernels of 2 draw torch's asymmetric padding).  The input is drawn
+    *after* the kernel, so that the dilated kernel always fits the padded input (the case
+    conv2d rejects with a ValueError is tested separately).
+    """
+    kernel, dilation = draw(pairs(1, max_kernel)), draw(pairs(1, max_dilation))
+    paddings = pairs(0, max_padding)
+    if padding_strings:
+        paddings = st.one_of(paddings, st.sampled_from(["same", "valid"]))
+    padding = draw(paddings)
+    stride = (1, 1) if padding == "same" else draw(pairs(1, max_stride))
     reach = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
-    height, width = (draw(st.integers(max(1, r - 2 * p), max(1, r - 2 * p) + max_size - 1))
-                     for r, p in zip(reach, padding))
-    batch, in_channels, out_channels = (draw(st.integers(1, m)) for m in (max_batch, max_channels, max_channels))
-    return dict(input_shape=(batch, in_channels, height, width), weight_shape=(out_channels, in_channels) + kernel,
-                stride=stride, padding=padding, dilation=dilation)
+    total_padding = ([r - 1 for r in reach] if padding == "same" else [0, 0] if padding == "valid"
+                     else [2 * p for p in padding])
+    height, width = (draw(st.integers(max(1, r - t), max(1, r - t) + max_size - 1))
+                     for r, t in zip(reach, total_padding))
+    batch = draw(st.integers(1, max_batch))
+    groups, in_channels, out_channels = _grouped_channels(draw, max_channels, max_groups)
+    return dict(input_shape=(batch, in_channels, height, width),
+                weight_shape=(out_channels, in_channels // groups) + kernel,
+                stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def transposed_output_size(size, kernel, stride, padding, output_padding, dilation):
@@ -76,18 +105,21 @@ def transposed_output_size(size, kernel, stride, padding, output_padding, dilati
 
 
 @st.composite
-def conv_transpose2d_configs(draw, max_batch: int = 2, max_channels: int = 3, max_size: int = 5,
-                             max_kernel: int = 4, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 2):
-    """Valid conv_transpose2d settings: input_shape, weight_shape (in, out, kh, kw), stride,
-    padding, output_padding (smaller than stride or dilation) and dilation."""
+def conv_transpose2d_configs(draw, max_batch: int = 2, max_channels: int = 4, max_size: int = 5,
+                             max_kernel: int = 4, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 2,
+                             max_groups: int = 4):
+    """Valid conv_transpose2d settings: input_shape, weight_shape (in, out/groups, kh, kw), stride,
+    padding, output_padding (smaller than stride or dilation), dilation and groups (dividing both
+    channel counts; large groups are depthwise)."""
     kernel, stride, dilation = draw(pairs(1, max_kernel)), draw(pairs(1, max_stride)), draw(pairs(1, max_dilation))
     output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     size = draw(pairs(1, max_size))
     padding = draw(pairs(0, max_padding).filter(
         lambda p: min(transposed_output_size(size, kernel, stride, p, output_padding, dilation)) > 0))
-    batch, in_channels, out_channels = (draw(st.integers(1, m)) for m in (max_batch, max_channels, max_channels))
-    return dict(input_shape=(batch, in_channels) + size, weight_shape=(in_channels, out_channels) + kernel,
-                stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+    batch = draw(st.integers(1, max_batch))
+    groups, in_channels, out_channels = _grouped_channels(draw, max_channels, max_groups)
+    return dict(input_shape=(batch, in_channels) + size, weight_shape=(in_channels, out_channels // groups) + kernel,
+                stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
 
 
 @st.composite

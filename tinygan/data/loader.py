@@ -24,9 +24,10 @@ exposed through `state_dict()` / `load_state_dict()`:
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from ..checks import integer
 
 # Pixels 0..255 become -1..1, the range of a tanh-output generator.
 _PIXEL_SCALE = np.float32(127.5)
@@ -70,10 +71,10 @@ class DataLoader:
                  drop_last: bool = True, seed: int | None = None):
         self.images = _validated_images(images)
         self.labels = _validated_labels(labels, len(self.images))
-        self.batch_size = _validated_positive_int("batch_size", batch_size)
+        self.batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
         self.shuffle = _validated_bool("shuffle", shuffle)
         self.drop_last = _validated_bool("drop_last", drop_last)
-        self.seed = _fresh_seed() if seed is None else _validated_seed(seed)
+        self.seed = _fresh_seed() if seed is None else integer("DataLoader", "seed", seed, minimum=0)
         self.epoch = 0
         if len(self) == 0:
             raise ValueError(f"DataLoader: batch_size={self.batch_size} exceeds the {len(self.images)} images "
@@ -119,14 +120,12 @@ class DataLoader:
         if missing:
             raise ValueError(f"DataLoader.load_state_dict: expected keys 'seed' and 'epoch', "
                              f"missing {sorted(missing)}")
-        self.seed = _validated_seed(state["seed"])
+        self.seed = integer("DataLoader", "seed", state["seed"], minimum=0)
         self.set_epoch(state["epoch"])
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next ``iter()`` produce epoch `epoch` (e.g. to replay an interrupted one)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ValueError(f"DataLoader: epoch must be a non-negative int, got {epoch!r}")
-        self.epoch = int(epoch)
+        self.epoch = integer("DataLoader", "epoch", epoch, minimum=0)
 
     def __repr__(self) -> str:
         return (f"DataLoader({len(self.images)} images{' + labels' if self.labels is not None else ''}, "
@@ -164,27 +163,10 @@ def _validated_labels(labels, num_images: int):
     return labels.astype(np.int64)
 
 
-def _validated_int(name: str, value, minimum: int, expected: str) -> int:
-    """`value` as an int >= minimum; a TypeError for a non-int (bools too), a ValueError below it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"DataLoader: {name} must be {expected}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"DataLoader: {name} must be {expected}, got {value}")
-    return int(value)
-
-
-def _validated_positive_int(name: str, value) -> int:
-    return _validated_int(name, value, 1, "a positive int")
-
-
 def _validated_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"DataLoader: {name} must be True or False, got {type(value).__name__} {value!r}")
     return bool(value)
-
-
-def _validated_seed(seed) -> int:
-    return _validated_int("seed", seed, 0, "a non-negative int or None")
 
 
 def _fresh_seed() -> int:

@@ -8,6 +8,11 @@ of shape (C*kh*kw, N*OH*OW): column (n, oh, ow) holds the receptive field of out
 pixel (oh, ow) of image n, so a convolution is  W.reshape(O, C*kh*kw) @ cols.
 Positions that fall into the zero padding read as 0.
 
+`padding` is the zero padding *before* the image (top, left): it places the first
+window.  The padding after it is never passed: out_size (how many windows) already says
+how far the windows reach, and whatever lies past the image reads as 0.  So asymmetric
+padding (conv2d's padding='same' with an even kernel) needs nothing special here.
+
 `col2im` is its adjoint: it adds every entry of such a matrix back onto the pixel it
 came from.  Overlapping windows (stride < kernel) make several columns read the same
 pixel, so col2im *sums* -- which is exactly the chain rule for a pixel used many times,

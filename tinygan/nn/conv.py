@@ -3,14 +3,20 @@
 Weight layouts are torch's: Conv2d (out, in/groups, kh, kw), ConvTranspose2d
 (in, out/groups, kh, kw) -- the transposed convolution is the adjoint (backward) of a
 convolution from out to in channels, so it reuses that convolution's weight layout.
+With groups=g each output channel sees only the in/g input channels of its group, which
+is why the weight's second axis is in/g (or out/g) and its fan-in in/g * kh * kw.
+
+Conv2d also takes padding='valid' (none) or 'same' (output size = input size, stride 1
+only) and, like torch, keeps the string in `self.padding`.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import functional as F
-from ..ops.common import _pair
-from .linear import check_positive_int, reset_weight_and_bias
+from ..checks import integer, pair
+from ..ops.conv import conv_padding
+from .linear import reset_weight_and_bias
 from .module import Module, Parameter
 
 
@@ -20,19 +26,24 @@ class _ConvNd(Module):
     def __init__(self, layer, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                  bias, output_padding, padding_mode, dtype, transposed):
         super().__init__()
-        self.in_channels = check_positive_int(layer, "in_channels", in_channels)
-        self.out_channels = check_positive_int(layer, "out_channels", out_channels)
-        self.groups = check_positive_int(layer, "groups", groups)
-        if in_channels % groups or out_channels % groups:
+        self.in_channels = integer(layer, "in_channels", in_channels, minimum=1)
+        self.out_channels = integer(layer, "out_channels", out_channels, minimum=1)
+        self.groups = integer(layer, "groups", groups, minimum=1)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"{layer}: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
         if padding_mode != "zeros":
             raise ValueError(f"{layer}: only padding_mode='zeros' is supported, got {padding_mode!r}")
-        self.kernel_size = _pair(layer, "kernel_size", kernel_size, 1)
-        self.stride = _pair(layer, "stride", stride, 1)
-        self.padding = _pair(layer, "padding", padding, 0)
-        self.dilation = _pair(layer, "dilation", dilation, 1)
-        self.output_padding = _pair(layer, "output_padding", output_padding, 0)
+        self.kernel_size = pair(layer, "kernel_size", kernel_size, 1)
+        self.stride = pair(layer, "stride", stride, 1)
+        self.dilation = pair(layer, "dilation", dilation, 1)
+        if isinstance(padding, str) and not transposed:
+            # Checked now (an unknown string, 'same' with a stride), kept as the string, as torch does.
+            conv_padding(layer, padding, self.kernel_size, self.stride, self.dilation)
+            self.padding = padding
+        else:
+            self.padding = pair(layer, "padding", padding, 0)
+        self.output_padding = pair(layer, "output_padding", output_padding, 0)
         self.padding_mode = padding_mode
         self.transposed = transposed
         if transposed:
@@ -66,9 +77,10 @@ class _ConvNd(Module):
 
 
 class Conv2d(_ConvNd):
-    """out[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x_padded[n, c, s*y + d*i, s*x + d*j].
+    """out[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x_padded[n, g(o) + c, s*y + d*i, s*x + d*j]
 
-    Output size per spatial axis: floor((H + 2p - d (k - 1) - 1) / s) + 1.
+    where c runs over the in/groups channels of o's group, which starts at g(o) = (o // (out/groups)) * in/groups.
+    Output size per spatial axis: floor((H + 2p - d (k - 1) - 1) / s) + 1; padding='same' gives H.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,

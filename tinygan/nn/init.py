@@ -23,7 +23,8 @@ import numbers
 import numpy as np
 
 from ..autograd import no_grad
-from ..tensor import Tensor, default_generator
+from ..random import default_generator
+from ..tensor import Tensor
 
 
 def _array(op: str, tensor) -> np.ndarray:

@@ -6,15 +6,9 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..checks import integer
 from . import init
 from .module import Module, Parameter
-
-
-def check_positive_int(layer: str, name: str, value) -> int:
-    """Layer sizes are positive ints; say which argument is wrong when one is not."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def reset_weight_and_bias(weight: Parameter, bias: Parameter | None) -> None:
@@ -36,8 +30,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
         super().__init__()
-        self.in_features = check_positive_int("Linear", "in_features", in_features)
-        self.out_features = check_positive_int("Linear", "out_features", out_features)
+        self.in_features = integer("Linear", "in_features", in_features, minimum=1)
+        self.out_features = integer("Linear", "out_features", out_features, minimum=1)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         if bias:
             self.bias = Parameter(np.empty(out_features, dtype=dtype))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import functional as F
 from . import init
-from .linear import check_positive_int
+from ..checks import integer
 from .module import Module, Parameter
 
 
@@ -32,7 +32,7 @@ class _BatchNorm(Module):
                  track_running_stats: bool = True, dtype=np.float32, *, bias: bool = True):
         super().__init__()
         layer = type(self).__name__
-        self.num_features = check_positive_int(layer, "num_features", num_features)
+        self.num_features = integer(layer, "num_features", num_features, minimum=1)
         if not (isinstance(eps, numbers.Real) and eps >= 0):
             raise ValueError(f"{layer}: eps must be a number >= 0, got {eps!r}")
         if momentum is not None and not (isinstance(momentum, numbers.Real) and 0 <= momentum <= 1):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.activation import leaky_relu_backward, leaky_relu_forward
-from .common import check_float
+from ..checks import check_float
 
 
 class ReLU(Function):

@@ -1,100 +1,181 @@
-"""Convolution and transposed convolution, as im2col + one matrix product.
+"""Convolution and transposed convolution, as im2col + one (batched) matrix product.
 
-Shapes (PyTorch's layouts):
-    conv2d:            x (N, C, H, W),   weight (O, C, kh, kw)    -> y (N, O, OH, OW)
-    conv_transpose2d:  x (N, C, H, W),   weight (C, O, kh, kw)    -> y (N, O, OH, OW)
+Shapes (PyTorch's layouts), with g = groups:
+    conv2d:            x (N, C, H, W),   weight (O, C/g, kh, kw)   -> y (N, O, OH, OW)
+    conv_transpose2d:  x (N, C, H, W),   weight (C, O/g, kh, kw)   -> y (N, O, OH, OW)
 with, per axis,
-    conv:        OH = floor((H + 2p - d(kh - 1) - 1) / s) + 1
+    conv:        OH = floor((H + p_top + p_bottom - d(kh - 1) - 1) / s) + 1     (p_top = p_bottom = p for an int)
     transposed:  OH = (H - 1) s - 2p + d(kh - 1) + output_padding + 1
 
 The two are adjoint linear maps: for the same weight, <conv2d(x), y> = <x, conv_transpose2d(y)>.
 So each one's backward (with respect to its input) is the other one's forward, and the
 same two kernels, im2col and col2im, serve all four directions.
 
+Groups.  With groups=g the channels split into g consecutive blocks, and block k of the
+output sees only block k of the input: g independent convolutions side by side
+(groups == in_channels is the *depthwise* convolution, one filter per channel).  im2col
+orders the rows of cols channel-major, (c, i, j), so the rows of one input block are
+consecutive, and so are the weight rows of one output block: both matrices split into g
+blocks by a reshape that copies nothing,
+
+    W2   = weight.reshape(g, O/g, C/g*kh*kw)        cols = cols.reshape(g, C/g*kh*kw, N*OH*OW)
+
+and all g products are ONE batched matmul, W2 @ cols -> (g, O/g, N*OH*OW).  groups=1 is
+the same code with a batch of one: NumPy's matmul runs the same single BLAS call as for a
+2-D product, and every reshape above is a view.
+
 When the single window covers the whole image (the DCGAN's first layer, 1x1 -> 7x7, and
 its discriminator's last, 7x7 -> 1x1), each column of cols would just be one flattened
 image: the convolution *is* a fully connected layer, and both ops compute it as one,
-with no im2col/col2im and no transposes.
+with no im2col/col2im and no transposes of data.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
-from ..kernels.im2col import col2im, im2col, output_size, window_is_whole_image
-from .common import _pair, check_float, check_rank
+from ..kernels.im2col import col2im, im2col, window_is_whole_image
+from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, integer, pair
+
+PADDING_STRINGS = ("same", "valid")
 
 
 def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b, except that an inner dimension of 1 (an outer product) is a broadcast multiply.
+    """a @ b for stacks of matrices, except that an inner dimension of 1 (an outer product) is a broadcast multiply.
 
     OpenBLAS runs outer products at ~1 GFLOP/s (it is tuned for real matrix products);
     the broadcast multiply is two orders of magnitude faster on the same shapes.
     """
-    return a * b if a.shape[1] == 1 else a @ b
+    return a * b if a.shape[-1] == 1 else a @ b
 
 
+# ---------------------------------------------------------------------- layouts (all views unless noted)
 def _to_batch_major(rows: np.ndarray, n: int, height: int, width: int) -> np.ndarray:
-    """(O, N*H*W) GEMM output -> contiguous (N, O, H, W)."""
+    """(O, N*H*W) GEMM output -> contiguous (N, O, H, W) (one copy)."""
     channels = rows.shape[0]
     return np.ascontiguousarray(rows.reshape(channels, n, height, width).transpose(1, 0, 2, 3))
 
 
 def _to_channel_major(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, N*H*W): what the GEMMs multiply from the right."""
+    """(N, C, H, W) -> (C, N*H*W): what the GEMMs multiply from the right (one copy)."""
     return x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
 
 
-def _conv_arguments(op, x, weight, bias, stride, padding, dilation, groups, weight_in_axis):
-    """Validate what both convolutions share; return the normalised (stride, padding, dilation)."""
-    check_float(op, "input", x)
-    check_float(op, "weight", weight)
+def _row_blocks(a: np.ndarray, groups: int) -> np.ndarray:
+    """Split the rows (axis 0) into `groups` consecutive blocks: (g*m, ...) -> (g, m, rest)."""
+    return a.reshape(groups, a.shape[0] // groups, -1)
+
+
+def _column_blocks(a: np.ndarray, groups: int) -> np.ndarray:
+    """Split the columns of a 2-D (n, g*k) into blocks: -> (g, n, k)."""
+    return a.reshape(a.shape[0], groups, -1).transpose(1, 0, 2)
+
+
+def _join_column_blocks(a: np.ndarray) -> np.ndarray:
+    """The inverse of _column_blocks: (g, n, k) -> (n, g*k) (a view when g = 1, else a copy)."""
+    return a.transpose(1, 0, 2).reshape(a.shape[1], -1)
+
+
+def _transposed(a: np.ndarray) -> np.ndarray:
+    """Each matrix of a stack transposed: (g, m, k) -> (g, k, m)."""
+    return a.transpose(0, 2, 1)
+
+
+# ---------------------------------------------------------------------- arguments
+def conv_padding(where, padding, kernel, stride, dilation) -> tuple[tuple[int, int], tuple[int, int]]:
+    """conv2d's padding as ((top, left), (bottom, right)) zeros, from an int, a pair, 'valid' or 'same'.
+
+    'valid' is no padding.  'same' keeps the output the size of the input, which needs
+    d (k - 1) zeros in total per axis; torch puts half of them (rounded down) before and the
+    rest after, so an even kernel (or an odd total) gets the extra zero at the bottom/right.
+    Only stride 1 keeps the size, so 'same' with a stride > 1 is an error, as in torch.
+    """
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise ValueError(f"{where}: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if stride != (1, 1):
+            raise ValueError(f"{where}: padding='same' is not supported for strided convolutions "
+                             f"(it needs stride 1), got stride={stride}")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        before = (total[0] // 2, total[1] // 2)
+        return before, (total[0] - before[0], total[1] - before[1])
+    padding = pair(where, "padding", padding, 0)
+    return padding, padding
+
+
+def _conv_arguments(op, x, weight, bias, groups, transposed):
+    """Validate what both convolutions share (dtypes, ranks, channels, groups, bias); return groups.
+
+    The weight's first axis is the full channel count that groups split -- out channels
+    for conv2d (O, C/g, kh, kw), in channels for conv_transpose2d (C, O/g, kh, kw) -- and
+    its second axis the channels of one group on the other side.
+    """
+    check_float(op, "input", x, KERNEL_DTYPES)
+    check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
     check_rank(op, "input", x, 4, "(N, C, H, W)")
-    check_rank(op, "weight", weight, 4, "(out, in, kh, kw)" if weight_in_axis == 1 else "(in, out, kh, kw)")
-    if groups != 1:
-        raise NotImplementedError(f"{op}: groups={groups} is not supported (only groups=1)")
-    if x.shape[1] != weight.shape[weight_in_axis]:
+    check_rank(op, "weight", weight, 4, "(in, out/groups, kh, kw)" if transposed else "(out, in/groups, kh, kw)")
+    groups = integer(op, "groups", groups, minimum=1)
+    if weight.shape[0] % groups:
+        side = "in_channels" if transposed else "out_channels"
+        raise ValueError(f"{op}: groups={groups} must divide the weight's first axis ({side}), "
+                         f"got weight of shape {weight.shape}")
+    in_channels = weight.shape[0] if transposed else weight.shape[1] * groups
+    if x.shape[1] != in_channels:
+        rule = "its axis 0" if transposed else f"its axis 1 x groups={groups}"
         raise ValueError(f"{op}: input has {x.shape[1]} channels but the weight {weight.shape} expects "
-                         f"{weight.shape[weight_in_axis]} (its axis {weight_in_axis})")
-    out_channels = weight.shape[1 - weight_in_axis]
+                         f"{in_channels} ({rule})")
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
     if bias is not None and bias.shape != (out_channels,):
         raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
-    return _pair(op, "stride", stride, 1), _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1)
+    return groups
 
 
 class Conv2d(Function):
-    """y = conv2d(x, W) + b, computed as  Y = W2 @ cols  with  cols = im2col(x).
+    """y = conv2d(x, W) + b, computed per group k as  Y_k = W2_k @ cols_k  with  cols = im2col(x).
 
-    Forward:   cols = im2col(x)                   (C*kh*kw, N*OH*OW)
-               Y    = W.reshape(O, C*kh*kw) @ cols  (O, N*OH*OW), then + b, as (N, O, OH, OW)
-    Backward, with G the upstream gradient laid out as (O, N*OH*OW):
-               dL/dW = G @ cols^T                  (the columns saved from the forward)
-               dL/db = G summed over its columns
-               dL/dx = col2im(W2^T @ G)            (each pixel collects from every window it was in)
+    Forward:   cols = im2col(x)                                  (C*kh*kw, N*OH*OW)
+               W2   = W.reshape(g, O/g, C/g*kh*kw), cols as (g, C/g*kh*kw, N*OH*OW)
+               Y    = W2 @ cols  (one batched matmul)            (g, O/g, N*OH*OW) = (O, N*OH*OW)
+               then + b, as (N, O, OH, OW)
+    Backward, with G the upstream gradient laid out as (O, N*OH*OW), split the same way (g, O/g, ...):
+               dL/dW_k = G_k @ cols_k^T                  (the columns saved from the forward)
+               dL/db   = G summed over its columns
+               dL/dx   = col2im(W2_k^T @ G_k, stacked)   (each pixel collects from every window it was in)
+    Groups never mix: block k of the gradient flows only into block k of x and of W.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-        stride, padding, dilation = _conv_arguments("conv2d", x, weight, bias, stride, padding, dilation, groups, 1)
+        op = "conv2d"
+        groups = _conv_arguments(op, x, weight, bias, groups, transposed=False)
+        stride, dilation = pair(op, "stride", stride, 1), pair(op, "dilation", dilation, 1)
         kernel = weight.shape[2:]
-        padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+        before, after = conv_padding(op, padding, kernel, stride, dilation)
+        padded = tuple(x.shape[2 + a] + before[a] + after[a] for a in (0, 1))
         reach = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
         if reach[0] > padded[0] or reach[1] > padded[1]:
-            raise ValueError(f"conv2d: the kernel {tuple(kernel)} (dilated to {reach}) is larger than the "
+            raise ValueError(f"{op}: the kernel {tuple(kernel)} (dilated to {reach}) is larger than the "
                              f"padded input {padded}")
-        out_size = tuple(output_size(x.shape[2 + a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
-        geometry = (kernel, stride, padding, dilation, out_size)
-        weight_rows = weight.reshape(weight.shape[0], -1)
-        ctx.geometry, ctx.fully_connected = geometry, window_is_whole_image(x.shape[2:], *geometry)
+        out_size = tuple((padded[a] - reach[a]) // stride[a] + 1 for a in (0, 1))
+        # The kernels take only the top/left padding: it places the first window.  The
+        # bottom/right padding only decides how many windows there are, which out_size
+        # already says, and windows reaching past the image read zeros.  So 'same' with an
+        # even kernel (one more zero after than before) needs no padded copy of x.
+        geometry = (kernel, stride, before, dilation, out_size)
+        weight_blocks = _row_blocks(weight, groups)  # (g, O/g, C/g*kh*kw)
+        ctx.groups, ctx.geometry = groups, geometry
+        ctx.fully_connected = window_is_whole_image(x.shape[2:], *geometry)
         if ctx.fully_connected:  # one window = the whole image: a linear layer, no im2col needed
-            images = x.reshape(x.shape[0], -1)
-            out = images @ weight_rows.T
+            images = x.reshape(x.shape[0], -1)  # (N, C*H*W)
+            out = _join_column_blocks(_column_blocks(images, groups) @ _transposed(weight_blocks))  # (N, O)
             if bias is not None:
                 out += bias
             ctx.save_for_backward(x.shape, images, weight)
             return out.reshape(out.shape + (1, 1))
         cols = im2col(x, *geometry)
-        out = weight_rows @ cols
+        out = (weight_blocks @ _row_blocks(cols, groups)).reshape(weight.shape[0], -1)  # (O, N*OH*OW)
         if bias is not None:
             out += bias[:, None]
         ctx.save_for_backward(x.shape, cols, weight)
@@ -103,20 +184,22 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, grad):
         x_shape, cols, weight = ctx.saved_tensors
-        weight_rows = weight.reshape(weight.shape[0], -1)
+        groups = ctx.groups
+        weight_blocks = _row_blocks(weight, groups)
         grad_x = grad_w = grad_b = None
-        if ctx.fully_connected:  # y = images @ W2^T: the backward of a linear layer
-            grad_rows = grad.reshape(grad.shape[0], -1)
+        if ctx.fully_connected:  # y = images @ W2^T per group: the backward of a linear layer
+            grad_blocks = _column_blocks(grad.reshape(grad.shape[0], -1), groups)  # (g, N, O/g)
             if ctx.needs_input_grad[0]:
-                grad_x = gemm(grad_rows, weight_rows).reshape(x_shape)
+                grad_x = _join_column_blocks(gemm(grad_blocks, weight_blocks)).reshape(x_shape)
             if ctx.needs_input_grad[1]:
-                grad_w = (grad_rows.T @ cols).reshape(weight.shape)
+                grad_w = (_transposed(grad_blocks) @ _column_blocks(cols, groups)).reshape(weight.shape)
         else:
-            grad_rows = _to_channel_major(grad)
+            grad_blocks = _row_blocks(_to_channel_major(grad), groups)  # (g, O/g, N*OH*OW)
             if ctx.needs_input_grad[0]:
-                grad_x = col2im(gemm(weight_rows.T, grad_rows), x_shape, *ctx.geometry)
+                grad_cols = gemm(_transposed(weight_blocks), grad_blocks).reshape(cols.shape)
+                grad_x = col2im(grad_cols, x_shape, *ctx.geometry)
             if ctx.needs_input_grad[1]:
-                grad_w = (grad_rows @ cols.T).reshape(weight.shape)
+                grad_w = (grad_blocks @ _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
@@ -126,20 +209,23 @@ class ConvTranspose2d(Function):
     """y = conv_transpose2d(x, W) + b: the adjoint (the "backward") of conv2d, with no zero insertion.
 
     Every input pixel x[n, c, h, w] paints a kh x kw patch  x[n, c, h, w] * W[c, :, :, :]
-    onto the output at (h*s - p, w*s - p), and overlapping patches add up.  As matrices:
-    Forward:   cols = W.reshape(C, O*kh*kw)^T @ X    with X = x as (C, N*H*W)
-               y    = col2im(cols) + b                 (the patches, summed into place)
-    Backward, with gcols = im2col(G) of the upstream gradient G (the same window geometry):
-               dL/dx = W2 @ gcols                       (conv2d of G with the same weight)
-               dL/dW = X @ gcols^T
-               dL/db = G summed over N, OH, OW
+    onto the output channels of its group at (h*s - p, w*s - p), and overlapping patches add
+    up.  As matrices, per group k (W2 = W.reshape(g, C/g, O/g*kh*kw), X = x as (g, C/g, N*H*W)):
+    Forward:   cols_k = W2_k^T @ X_k                 (one batched matmul; stacked: (O*kh*kw, N*H*W))
+               y      = col2im(cols) + b             (the patches, summed into place)
+    Backward, with gcols = im2col(G) of the upstream gradient G (the same window geometry),
+    split by groups the same way (g, O/g*kh*kw, N*H*W):
+               dL/dx_k = W2_k @ gcols_k               (conv2d of G with the same weight)
+               dL/dW_k = X_k @ gcols_k^T
+               dL/db   = G summed over N, OH, OW
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         op = "conv_transpose2d"
-        stride, padding, dilation = _conv_arguments(op, x, weight, bias, stride, padding, dilation, groups, 0)
-        output_padding = _pair(op, "output_padding", output_padding, 0)
+        groups = _conv_arguments(op, x, weight, bias, groups, transposed=True)
+        stride, dilation = pair(op, "stride", stride, 1), pair(op, "dilation", dilation, 1)
+        padding, output_padding = pair(op, "padding", padding, 0), pair(op, "output_padding", output_padding, 0)
         for axis in (0, 1):
             if output_padding[axis] >= max(stride[axis], dilation[axis]):
                 raise ValueError(f"{op}: output_padding must be smaller than either stride or dilation, got "
@@ -151,16 +237,19 @@ class ConvTranspose2d(Function):
             raise ValueError(f"{op}: the output size {out_size} is not positive for input {x.shape[2:]}, "
                              f"kernel {tuple(kernel)}, stride {stride}, padding {padding}")
         n, in_channels, height, width = x.shape
-        out_channels = weight.shape[1]
-        weight_rows = weight.reshape(in_channels, -1)
+        out_channels = weight.shape[1] * groups
+        weight_blocks = _row_blocks(weight, groups)  # (g, C/g, O/g*kh*kw)
         geometry = (kernel, stride, padding, dilation, (height, width))
-        ctx.geometry, ctx.fully_connected = geometry, window_is_whole_image(out_size, *geometry)
+        ctx.groups, ctx.geometry = groups, geometry
+        ctx.fully_connected = window_is_whole_image(out_size, *geometry)
         if ctx.fully_connected:  # a 1x1 input painting one whole patch: a linear layer
             pixels = x.reshape(n, in_channels)
-            out = gemm(pixels, weight_rows).reshape((n, out_channels) + out_size)
+            patches = _join_column_blocks(gemm(_column_blocks(pixels, groups), weight_blocks))  # (N, O*kh*kw)
+            out = patches.reshape((n, out_channels) + out_size)
         else:
-            pixels = _to_channel_major(x)
-            out = col2im(gemm(weight_rows.T, pixels), (n, out_channels) + out_size, *geometry)
+            pixels = _to_channel_major(x)  # (C, N*H*W)
+            cols = gemm(_transposed(weight_blocks), _row_blocks(pixels, groups))  # (g, O/g*kh*kw, N*H*W)
+            out = col2im(cols.reshape(-1, pixels.shape[1]), (n, out_channels) + out_size, *geometry)
         if bias is not None:
             out += bias[None, :, None, None]
         ctx.save_for_backward(pixels, weight)
@@ -169,33 +258,37 @@ class ConvTranspose2d(Function):
     @staticmethod
     def backward(ctx, grad):
         pixels, weight = ctx.saved_tensors
+        groups = ctx.groups
         n, in_channels = grad.shape[0], weight.shape[0]
         kernel, stride, padding, dilation, (height, width) = ctx.geometry
-        weight_rows = weight.reshape(in_channels, -1)
+        weight_blocks = _row_blocks(weight, groups)
         grad_x = grad_w = grad_b = None
-        if ctx.fully_connected:  # y = pixels @ W2: the backward of a linear layer
-            grad_rows = grad.reshape(n, -1)
+        if ctx.fully_connected:  # y = pixels @ W2 per group: the backward of a linear layer
+            grad_blocks = _column_blocks(grad.reshape(n, -1), groups)  # (g, N, O/g*kh*kw)
             if ctx.needs_input_grad[0]:
-                grad_x = (grad_rows @ weight_rows.T).reshape(n, in_channels, 1, 1)
+                grad_x = _join_column_blocks(grad_blocks @ _transposed(weight_blocks)).reshape(n, in_channels, 1, 1)
             if ctx.needs_input_grad[1]:
-                grad_w = (pixels.T @ grad_rows).reshape(weight.shape)
+                grad_w = (_transposed(_column_blocks(pixels, groups)) @ grad_blocks).reshape(weight.shape)
         else:
-            grad_cols = im2col(grad, *ctx.geometry)
+            grad_blocks = _row_blocks(im2col(grad, *ctx.geometry), groups)  # (g, O/g*kh*kw, N*H*W)
             if ctx.needs_input_grad[0]:
-                grad_x = _to_batch_major(weight_rows @ grad_cols, n, height, width)
+                grad_x = _to_batch_major((weight_blocks @ grad_blocks).reshape(in_channels, -1), n, height, width)
             if ctx.needs_input_grad[1]:
-                grad_w = (pixels @ grad_cols.T).reshape(weight.shape)
+                grad_w = (_row_blocks(pixels, groups) @ _transposed(grad_blocks)).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution (cross-correlation, as torch) of input (N, C, H, W) with weight (O, C, kh, kw)."""
+    """2-D convolution (cross-correlation, as torch) of input (N, C, H, W) with weight (O, C/groups, kh, kw).
+
+    padding: an int, an (h, w) pair, 'valid' (none) or 'same' (output size = input size; stride 1 only).
+    """
     return Conv2d.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """2-D transposed convolution of input (N, C, H, W) with weight (C, O, kh, kw)."""
+    """2-D transposed convolution of input (N, C, H, W) with weight (C, O/groups, kh, kw)."""
     return ConvTranspose2d.apply(input, weight, bias, stride=stride, padding=padding,
                                  output_padding=output_padding, groups=groups, dilation=dilation)

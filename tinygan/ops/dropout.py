@@ -10,7 +10,8 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
-from .common import check_float
+from ..checks import check_float
+from ..random import default_generator
 
 
 class Dropout(Function):
@@ -23,7 +24,6 @@ class Dropout(Function):
 
     @staticmethod
     def forward(ctx, x, p=0.5):
-        from ..tensor import default_generator  # tensor.py imports ops, so look it up at call time
 
         check_float("dropout", "input", x)
         if p >= 1:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from .common import broadcast_shape, check_float, check_rank, unbroadcast
+from ..checks import check_float, check_rank, check_same_dtype
+from .common import broadcast_shape, unbroadcast
 
 
 class MatMul(Function):
@@ -61,6 +62,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         check_float("linear", "input", x)
+        check_same_dtype("linear", ("input", x), ("weight", weight), ("bias", bias))
         check_rank("linear", "weight", weight, 2, "(out_features, in_features)")
         check_rank("linear", "input", x, range(1, 33), "(..., in_features)")
         if x.shape[-1] != weight.shape[1]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import Function
 from .activation import stable_sigmoid
-from .common import check_float
+from ..checks import check_float
 
 _REDUCTIONS = ("mean", "sum", "none")
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.batchnorm import batch_norm_backward, channel_mean_var, normalize
-from .common import check_float, check_rank
+from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype
 
 
 class BatchNorm(Function):
@@ -46,7 +46,8 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, training=False, momentum=0.1, eps=1e-5):
         op = "batch_norm"
-        check_float(op, "input", x)
+        check_float(op, "input", x, KERNEL_DTYPES)
+        check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
         check_rank(op, "input", x, (2, 4), "(N, C) or (N, C, H, W)")
         channels = x.shape[1]
         for name, value in (("running_mean", running_mean), ("running_var", running_var),

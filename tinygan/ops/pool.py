@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..kernels.pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
-from .common import _pair, check_float, check_rank
+from ..checks import KERNEL_DTYPES, check_float, check_rank, pair
 
 
 def _pool_arguments(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate a pooling call; return (kernel, stride, padding) as (h, w) pairs."""
-    check_float(op, "input", x)
+    check_float(op, "input", x, KERNEL_DTYPES)
     check_rank(op, "input", x, (3, 4), "(N, C, H, W) or (C, H, W)")
-    kernel = _pair(op, "kernel_size", kernel_size, minimum=1)
-    stride = kernel if stride is None else _pair(op, "stride", stride, minimum=1)
-    padding = _pair(op, "padding", padding, minimum=0)
-    if _pair(op, "dilation", dilation, minimum=1) != (1, 1):
+    kernel = pair(op, "kernel_size", kernel_size, minimum=1)
+    stride = kernel if stride is None else pair(op, "stride", stride, minimum=1)
+    padding = pair(op, "padding", padding, minimum=0)
+    if pair(op, "dilation", dilation, minimum=1) != (1, 1):
         raise NotImplementedError(f"{op}: dilation={dilation!r} is not supported (only dilation=1)")
     if ceil_mode:
         raise NotImplementedError(f"{op}: ceil_mode=True is not supported (only ceil_mode=False)")

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.upsampling import bilinear_backward, bilinear_forward, nearest_backward, nearest_forward
-from .common import _pair, check_float, check_rank
+from ..checks import KERNEL_DTYPES, check_float, check_rank, pair
 
 MODES = ("nearest", "bilinear")
 
@@ -87,7 +87,7 @@ def _scale_pair(value):
 
 def _output_size(x, size, scale_factor, recompute_scale_factor):
     """Validate x and the size arguments; return ((OH, OW), (scale_h, scale_w) or (None, None))."""
-    check_float("interpolate", "input", x)
+    check_float("interpolate", "input", x, KERNEL_DTYPES)
     check_rank("interpolate", "input", x, 4, "(N, C, H, W)")
     if min(x.shape[2:]) < 1:
         raise ValueError(f"interpolate: input must have a non-empty (H, W), got shape {x.shape}")
@@ -95,7 +95,7 @@ def _output_size(x, size, scale_factor, recompute_scale_factor):
         given = "neither" if size is None else "both"
         raise ValueError(f"interpolate: exactly one of size and scale_factor must be given, got {given}")
     if size is not None:
-        return _pair("interpolate", "size", size, minimum=1), (None, None)
+        return pair("interpolate", "size", size, minimum=1), (None, None)
     scales = _scale_pair(scale_factor)
     out_size = tuple(math.floor(n * s) for n, s in zip(x.shape[2:], scales))
     if min(out_size) < 1:

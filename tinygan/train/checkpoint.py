@@ -30,7 +30,7 @@ import numpy as np
 
 from ..models import Generator
 from ..serialization import ArrayLayout, load, load_layout, save
-from ..tensor import default_generator
+from ..random import default_generator
 from .config import TrainConfig, build_models
 from .errors import RunError
 from .limits import check_generator_fits

@@ -30,7 +30,8 @@ from .. import functional as F
 from .. import optim
 from ..autograd import no_grad
 from ..data import DataLoader
-from ..tensor import Tensor, default_generator, manual_seed
+from ..random import default_generator, manual_seed
+from ..tensor import Tensor
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FIXED_NOISE_SIZE, load_models
 from .config import TrainConfig, build_models
 from .errors import Diverged, RunError

@@ -1,0 +1,79 @@
+"""tinygan's thread set-up and its self-report (`tinygan info`), checked in real processes.
+
+What makes the speed independent of import order is that tinygan's kernels run on Numba's
+own workqueue threads, never on an OpenMP runtime that torch may have started first with
+spinning idle threads.  These tests check that mechanism in fresh interpreters that import
+NumPy and torch before tinygan, as user scripts do; the speed itself is measured by
+benchmarks/bench_dcgan.py, never asserted here.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tinygan import runtime
+
+KERNEL_CALL = ("import tinygan, tinygan.functional as F, numba; "
+               "F.max_pool2d(tinygan.randn(2, 3, 8, 8), 2); print(numba.threading_layer())")
+
+
+def _python(code: str, **environment) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env.update(environment)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("first", ["", "import numpy; ", "import numpy, torch; ", "import torch; "])
+def test_kernels_run_on_numbas_own_threads_whatever_was_imported_first(first):
+    if "torch" in first:
+        pytest.importorskip("torch")
+    assert _python(first + KERNEL_CALL) == "workqueue"
+
+
+def test_a_threading_layer_the_user_chose_is_kept():
+    assert _python(KERNEL_CALL, NUMBA_THREADING_LAYER="omp") == "omp"
+
+
+def test_describe_reports_what_the_process_runs_on():
+    info = runtime.describe()
+    assert info["cores usable"] == len(os.sched_getaffinity(0))
+    blas = runtime.blas_pools()
+    assert blas and all(pool["internal_api"] in info["blas"][i] for i, pool in enumerate(blas))
+    assert set(info["numba threading"]) == {"layer", "threads"}
+    json.dumps(info)  # plain values only: the benchmarks store it as JSON
+
+
+def test_slow_configurations_are_named_with_what_to_do(monkeypatch):
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
+    monkeypatch.setattr(runtime, "numba_threading", lambda: {"layer": "workqueue", "threads": 64})
+    monkeypatch.setattr(runtime, "busy_cores_elsewhere", lambda: 0.0)
+    problems = runtime.slow_configuration()
+    assert any("NUMBA_DISABLE_JIT is set" in p and "unset it" in p for p in problems)
+    assert any(f"64 threads on {runtime.usable_cores()} usable cores" in p for p in problems)
+    monkeypatch.delenv("NUMBA_DISABLE_JIT")
+    monkeypatch.setattr(runtime, "numba_threading", lambda: {"layer": "workqueue", "threads": 1})
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: set())  # no AVX-512: any BLAS kernel is fine
+    assert runtime.slow_configuration() == []
+
+
+def test_an_avx2_blas_kernel_on_an_avx512_cpu_is_named(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx2", "avx512f"})
+    monkeypatch.setattr(runtime, "blas_pools", lambda: [{"architecture": "Haswell"}])
+    monkeypatch.setattr(runtime, "busy_cores_elsewhere", lambda: 0.0)
+    assert any("Haswell kernel on a CPU with AVX-512" in p for p in runtime.slow_configuration())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="reads /proc/loadavg (Linux)")
+def test_a_busy_neighbour_is_seen():
+    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+        time.sleep(0.5)  # let it start spinning
+        assert runtime.busy_cores_elsewhere() >= 0.5
+    finally:
+        neighbour.kill()
+        neighbour.wait()

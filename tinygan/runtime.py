@@ -1,0 +1,208 @@
+"""The threads tinygan runs on, and what `tinygan info` reports about them.
+
+A tinygan step alternates between two thread pools on the same cores: NumPy's OpenBLAS
+(the matrix products) and Numba's threading layer (the im2col/col2im, pooling, batch-norm
+and activation kernels).  Each hand-over costs nothing only if the pool that just finished
+lets go of the cores at once.  docs/performance.md tells the whole story with numbers; in
+short, what this module decides at `import tinygan`:
+
+* Numba runs its parallel kernels on its own "workqueue" thread pool, whose idle threads
+  sleep on a condition variable.  Numba's default would be OpenMP, and which OpenMP runtime
+  and which settings Numba then gets depends on who loaded one first: after `import torch`
+  it is torch's libgomp, whose idle threads spin for a while after every parallel region,
+  taking the core the next matrix product needs.  No environment variable set by tinygan
+  can fix that once torch is imported, and a user's script imports torch (and NumPy) first.
+  A layer the user chose (NUMBA_THREADING_LAYER) is kept.
+
+`describe()` and `slow_configuration()` look at the process as it is (library versions,
+the CPU, the BLAS kernel, the threading layer, load from other processes) for
+`tinygan info` and for the warning `tinygan train` prints once.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+PREFERRED_THREADING_LAYER = "workqueue"
+
+
+def choose_threading_layer() -> None:
+    """Make Numba use its workqueue layer, unless the user chose a layer or threads already run."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    if "NUMBA_THREADING_LAYER" in os.environ or parallel._is_initialized:
+        return
+    numba.config.THREADING_LAYER = PREFERRED_THREADING_LAYER
+
+
+def cpu_model() -> str:
+    """The CPU's name and, on x86 Linux, its family/model numbers (a bare "AMD EPYC" says little:
+    family 25 is Zen 3/4, family 26 Zen 5)."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if not line.strip():
+                    break  # the first processor is enough
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
+def cpu_flags() -> set:
+    """The instruction-set flags of the CPU (Linux only; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask), not the machine's total."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def blas_pools() -> list[dict]:
+    """NumPy's BLAS libraries as threadpoolctl sees them (library, version, kernel, threads)."""
+    import numpy  # noqa: F401  (loads the BLAS, so threadpoolctl can see it)
+    from threadpoolctl import threadpool_info
+
+    return [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+
+
+def numba_threading() -> dict:
+    """Numba's threading layer ('not started yet' before the first parallel kernel) and threads."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    layer = numba.threading_layer() if parallel._is_initialized else \
+        f"not started yet (will be: {numba.config.THREADING_LAYER})"
+    return {"layer": layer, "threads": numba.get_num_threads()}
+
+
+def kernel_cache_dir() -> str:
+    """Where Numba keeps the compiled kernels (NUMBA_CACHE_DIR, else beside the sources)."""
+    import numba
+
+    from . import kernels
+    return numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
+
+
+def describe() -> dict:
+    """Everything `tinygan info` prints, as a dict of plain values."""
+    import numba
+    import numpy
+
+    from . import __version__
+    info = {
+        "tinygan": __version__,
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "torch": _version_if_loaded("torch"),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cores usable": usable_cores(),
+        "avx512": "avx512f" in cpu_flags(),
+        "blas": [f"{p.get('internal_api')} {p.get('version')}, kernel {p.get('architecture')}, "
+                 f"{p.get('num_threads')} threads" for p in blas_pools()],
+        "numba threading": numba_threading(),
+        "kernel cache": kernel_cache_dir(),
+        "environment": {name: os.environ[name] for name in sorted(os.environ)
+                        if name.startswith(("OPENBLAS_", "OMP_", "NUMBA_", "MKL_", "GOMP_"))},
+    }
+    return info
+
+
+def report() -> str:
+    """`tinygan info`: describe() as aligned lines, then the slow configurations found (or none)."""
+    lines = []
+    for key, value in describe().items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "(none set)"
+        elif isinstance(value, list):
+            value = "; ".join(value) or "(none found)"
+        lines.append(f"{key + ':':18s}{value}")
+    problems = slow_configuration()
+    lines.append("")
+    lines.append("slow configurations: " + ("none found" if not problems else ""))
+    lines += [f"  - {problem}" for problem in problems]
+    return "\n".join(lines)
+
+
+def _version_if_loaded(module: str) -> str:
+    """The version of `module`, saying whether this process has imported it (torch is optional)."""
+    from importlib import metadata
+
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        return f"{getattr(loaded, '__version__', '?')} (imported)"
+    try:
+        return f"{metadata.version(module)} (installed, not imported)"
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def slow_configuration() -> list[str]:
+    """Known ways this process is slower than it could be, each with what to do about it."""
+    problems = []
+    environment = os.environ
+    if environment.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+        problems.append("NUMBA_DISABLE_JIT is set: every kernel runs as slow Python loops (unset it)")
+    threading = numba_threading()
+    if str(threading["layer"]).startswith("omp") and "torch" in sys.modules and \
+            environment.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        problems.append("Numba runs on OpenMP beside torch: idle OpenMP threads spin and slow every step "
+                        "(unset NUMBA_THREADING_LAYER, or export OMP_WAIT_POLICY=PASSIVE before starting Python)")
+    if threading["threads"] > usable_cores():
+        problems.append(f"Numba uses {threading['threads']} threads on {usable_cores()} usable cores "
+                        f"(set NUMBA_NUM_THREADS={usable_cores()})")
+    for pool in blas_pools():
+        kernel = str(pool.get("architecture"))
+        if "avx512f" in cpu_flags() and kernel.lower() in ("haswell", "sandybridge", "zen", "prescott", "core2"):
+            where = " (OPENBLAS_CORETYPE is set)" if "OPENBLAS_CORETYPE" in environment else ""
+            problems.append(f"NumPy's OpenBLAS runs its {kernel} kernel on a CPU with AVX-512{where}: "
+                            "matrix products are slower than they could be (unset OPENBLAS_CORETYPE)")
+    busy = busy_cores_elsewhere()
+    if busy >= 0.5:
+        problems.append(f"other processes keep about {busy:.1f} of the {usable_cores()} cores busy: every "
+                        "step waits for them (expect it to be that much slower; nothing in tinygan to change)")
+    return problems
+
+
+def busy_cores_elsewhere(samples: int = 20, interval: float = 0.005) -> float:
+    """How many threads of other processes are running right now, on average over ~0.1 s.
+
+    /proc/loadavg's fourth field counts the runnable threads of the whole machine at this
+    instant, this process's sampling thread included -- unlike the load averages, which
+    still remember whatever ran during the last minute.  0.0 where it cannot be read.
+    """
+    import time
+
+    total = 0
+    try:
+        for _ in range(samples):
+            with open("/proc/loadavg") as handle:
+                total += int(handle.read().split()[3].split("/")[0]) - 1
+            time.sleep(interval)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return total / samples
+
+
+__all__ = ["choose_threading_layer", "describe", "report", "slow_configuration", "cpu_model", "blas_pools",
+           "numba_threading", "kernel_cache_dir", "usable_cores", "busy_cores_elsewhere"]
