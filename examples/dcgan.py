@@ -30,8 +30,8 @@ import numpy as np
 
 import tinygan.nn as nn
 from _plotting import example_parser, heading, new_figure, output_folder, save_figure, save_titled_images
-from tinygan.images import make_grid, moving_average, read_metrics
-from tinygan.train import RunFolder, TrainConfig, build_models, load_training_images, train
+from tinygan.images import make_grid, moving_average
+from tinygan.train import RunFolder, TrainConfig, build_models, load_training_images, read_metrics, train
 
 # --quick: 512 digits, narrow networks, small batches for more updates per second:
 # 640 steps, enough for strokes and the first recognisable digits.  The full run
@@ -53,7 +53,8 @@ def equivalent_command(config: TrainConfig, run_folder) -> str:
     defaults = TrainConfig()
     options = [f"--{name.replace('_', '-')} {value}" for name, value in config.to_dict().items()
                if value != getattr(defaults, name)]
-    return " ".join(["tinygan train", *options, f"--out {run_folder}"])
+    # --overwrite: this example replaces the run its previous invocation left there.
+    return " ".join(["tinygan train", *options, f"--out {run_folder}", "--overwrite"])
 
 
 # ---------------------------------------------------------------------- 1 and 2. before training
@@ -166,7 +167,8 @@ def main(argv=None) -> dict:
           f"ngf={config.ngf}, ndf={config.ndf}, upsample={config.upsample}")
     print(f"  the same from the command line:  {equivalent_command(config, run.path)}")
     started = time.perf_counter()
-    trainer = train(config, run.path, progress=not args.no_progress, log=lambda line: print(f"  {line}"))
+    trainer = train(config, run.path, progress=not args.no_progress, log=lambda line: print(f"  {line}"),
+                    overwrite=True)  # running the example again replaces its own earlier run
     seconds = time.perf_counter() - started
     records = read_metrics(run.metrics)
     first, last = records[0], records[-1]

@@ -35,3 +35,20 @@ def compare_with_torch(tinygan_fn, torch_fn, arrays, rtol=1e-6, atol=1e-9, grad=
         if w:
             reference_grad = np.zeros(mine.shape) if reference.grad is None else reference.grad.numpy()
             np.testing.assert_allclose(mine.grad, reference_grad, rtol=rtol, atol=atol, err_msg=f"grad of input {i}")
+
+
+# ---------------------------------------------------------------------- the command line
+# The tiny training settings the CLI tests use: 4 steps of 32 digits per epoch, 8-channel networks.
+TINY_TRAIN = ["--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128", "--batch-size", "32", "--no-progress"]
+
+
+def assert_one_line_error(capsys, code, *fragments, exit_code=2):
+    """The command ended with `exit_code` and exactly one line on stderr holding every fragment, no traceback."""
+    captured = capsys.readouterr()
+    assert code == exit_code, captured.err
+    assert "Traceback" not in captured.err + captured.out
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

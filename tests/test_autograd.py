@@ -1,4 +1,5 @@
-"""The autograd engine's behaviour, including DESIGN.md's known pitfalls."""
+"""The autograd engine's behaviour, including the pitfalls of docs/autograd.md (a tensor used twice,
+a second backward, a freed graph, graphs deeper than the recursion limit)."""
 import numpy as np
 import pytest
 

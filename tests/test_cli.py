@@ -8,27 +8,16 @@ import sys
 import numpy as np
 import pytest
 
+from helpers import TINY_TRAIN, assert_one_line_error
 from tinygan.cli import main
-
-TINY = ["--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128", "--batch-size", "32", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A run folder trained for one tiny epoch, shared by the tests that only read it."""
     out = tmp_path_factory.mktemp("run")
-    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    assert main(["train", *TINY_TRAIN, "--epochs", "1", "--out", str(out)]) == 0
     return out
-
-
-def assert_clean_error(capsys, code, *fragments):
-    captured = capsys.readouterr()
-    assert code == 2, captured.err
-    assert "Traceback" not in captured.err + captured.out
-    error_lines = [line for line in captured.err.splitlines() if "error" in line]
-    assert len(error_lines) == 1, captured.err
-    for fragment in fragments:
-        assert fragment in error_lines[0], error_lines[0]
 
 
 def test_train_resume_sample_and_evaluate(trained_run, tmp_path, capsys, monkeypatch):
@@ -87,32 +76,32 @@ def test_python_dash_m_help():
 def test_corrupt_checkpoint(tmp_path, capsys):
     corrupt = tmp_path / "checkpoint.npz"
     corrupt.write_bytes(b"this is not a checkpoint")
-    assert_clean_error(capsys, main(["sample", str(corrupt), "--out", str(tmp_path / "x.png")]),
+    assert_one_line_error(capsys, main(["sample", str(corrupt), "--out", str(tmp_path / "x.png")]),
                        "cannot read the checkpoint")
-    assert_clean_error(capsys, main(["evaluate", str(tmp_path / "missing.npz")]), "no checkpoint at")
-    assert_clean_error(capsys, main(["train", "--resume", str(corrupt), *TINY]), "cannot read the checkpoint")
+    assert_one_line_error(capsys, main(["evaluate", str(tmp_path / "missing.npz")]), "no checkpoint at")
+    assert_one_line_error(capsys, main(["train", "--resume", str(corrupt), *TINY_TRAIN]), "cannot read the checkpoint")
 
 
 def test_checkpoint_of_another_architecture(trained_run, tmp_path, capsys):
     code = main(["train", "--resume", str(trained_run), "--ngf", "16", "--out", str(tmp_path), "--no-progress"])
-    assert_clean_error(capsys, code, "generator", "main.0.weight", "(8, 32, 7, 7)", "(8, 64, 7, 7)")
+    assert_one_line_error(capsys, code, "generator", "main.0.weight", "(8, 32, 7, 7)", "(8, 64, 7, 7)")
 
 
 def test_unwritable_out(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_clean_error(capsys, main(["train", *TINY, "--out", str(blocker / "run")]), "--out", "cannot write")
+    assert_one_line_error(capsys, main(["train", *TINY_TRAIN, "--out", str(blocker / "run")]), "--out", "cannot write")
 
 
 def test_missing_data_folder(tmp_path, capsys):
-    code = main(["train", *TINY, "--data", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "run")])
-    assert_clean_error(capsys, code, "--data", "no such folder")
+    code = main(["train", *TINY_TRAIN, "--data", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "run")])
+    assert_one_line_error(capsys, code, "--data", "no such folder")
 
 
 def test_sample_output_name_and_folder(trained_run, tmp_path, capsys):
-    assert_clean_error(capsys, main(["sample", str(trained_run), "--out", str(tmp_path / "grid.jpg")]), ".png")
+    assert_one_line_error(capsys, main(["sample", str(trained_run), "--out", str(tmp_path / "grid.jpg")]), ".png")
     code = main(["sample", str(trained_run), "--out", str(tmp_path / "missing" / "grid.png")])
-    assert_clean_error(capsys, code, "does not exist")
+    assert_one_line_error(capsys, code, "does not exist")
 
 
 def test_usage_errors_exit_2(capsys):
@@ -122,11 +111,11 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_damaged_bundled_data(tmp_path, capsys, monkeypatch):
-    import tinygan.train
+    import tinygan.train.config
 
     def damaged():
         raise ValueError("mnist_5k.npz: expected images uint8 (5000, 28, 28), found uint8 (12,)")
 
-    monkeypatch.setattr(tinygan.train, "split_bundled", damaged)
-    code = main(["train", *TINY, "--out", str(tmp_path / "run")])
-    assert_clean_error(capsys, code, "bundled MNIST sample cannot be read", "mnist_5k.npz")
+    monkeypatch.setattr(tinygan.train.config, "split_bundled", damaged)
+    code = main(["train", *TINY_TRAIN, "--out", str(tmp_path / "run")])
+    assert_one_line_error(capsys, code, "bundled MNIST sample cannot be read", "mnist_5k.npz")

@@ -1,5 +1,10 @@
 """tinygan.save / tinygan.load: typed round trips, damaged files, no pickle, atomic writes."""
+import io
 import json
+import struct
+import tracemalloc
+import zipfile
+import zlib
 import math
 import os
 import pathlib
@@ -174,3 +179,113 @@ def test_unsupported_values_are_refused_on_save(tmp_path):
 def test_accepts_pathlib_and_str(tmp_path):
     tg.save([1, 2], pathlib.Path(tmp_path) / "a")
     assert tg.load(str(tmp_path / "a")) == [1, 2]
+
+
+# ---------------------------------------------------------------------- hostile files
+# Each file below is a few KB that declares far more than it holds.  `load` must refuse it
+# from the declarations alone: a ValueError, with the peak of Python's allocations (NumPy's
+# arrays included, which tracemalloc follows) staying small.
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def structure_bytes(root) -> bytes:
+    structure = {"format": "tinygan", "version": 1, "root": root}
+    return npy_bytes(np.frombuffer(json.dumps(structure).encode(), dtype=np.uint8))
+
+
+def zip_by_hand(members, repeat_directory: int = 1, same_name: bool = False) -> bytes:
+    """A zip archive of stored `members` ({name: bytes}), written with struct, not zipfile.
+
+    The central directory lists the *first* member `repeat_directory` times (under its own
+    name when `same_name`, else under the names a0.npy, a1.npy, ...), all pointing at the
+    same local header: the trick of the 2,000-times-listed member.
+    """
+    local, directory, offsets = b"", [], {}
+    for name, data in members.items():
+        offsets[name] = len(local)
+        crc = zlib.crc32(data)
+        header = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, len(data), len(data),
+                             len(name), 0)
+        local += header + name.encode() + data
+    names = list(members)
+    entries = [(name, name) for name in names]
+    first = names[0]
+    entries += [(first if same_name else f"a{i}.npy", first) for i in range(1, repeat_directory)]
+    for listed, stored in entries:
+        data = members[stored]
+        directory.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, zlib.crc32(data),
+                                     len(data), len(data), len(listed), 0, 0, 0, 0, 0, offsets[stored])
+                         + listed.encode())
+    central = b"".join(directory)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    return local + central + end
+
+
+def assert_refused_small(path, match, **options):
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            tg.load(path, **options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"load allocated {peak} bytes before refusing"
+
+
+def test_a_member_listed_many_times_in_the_zip_directory_is_refused(tmp_path):
+    block = npy_bytes(np.zeros(2**20 // 4, dtype=np.float32))  # 1 MB
+    root = {"type": "list", "items": [{"type": "array", "entry": f"a{i}"} for i in range(2000)]}
+    members = {"a0.npy": block, "__tinygan__.npy": structure_bytes(root)}
+    path = tmp_path / "listed.npz"
+    path.write_bytes(zip_by_hand(members, repeat_directory=2000))
+    assert path.stat().st_size < 2**20 + 200_000  # 1 MB that would load as 2 GB
+    assert_refused_small(path, "same place")
+    path.write_bytes(zip_by_hand(members, repeat_directory=3, same_name=True))
+    assert_refused_small(path, "twice")
+
+
+def test_one_array_referred_to_many_times_is_refused(tmp_path):
+    root = {"type": "list", "items": [{"type": "array", "entry": "a0"}] * 2000}
+    path = tmp_path / "references.npz"
+    path.write_bytes(zip_by_hand({"a0.npy": npy_bytes(np.zeros(2**18, np.float32)),
+                                  "__tinygan__.npy": structure_bytes(root)}))
+    assert_refused_small(path, "more than once")
+
+
+def test_a_tiny_file_declaring_a_huge_array_is_refused(tmp_path):
+    header = npy_bytes(np.zeros(1, np.float32))[:-4]  # the .npy header of a (1,) float32 array ...
+    huge = header.replace(b"'shape': (1,), }", b"'shape': (250000000000,), }")  # ... made to declare 931 GiB
+    assert huge != header
+    huge = huge[:8] + struct.pack("<H", len(huge) - 10) + huge[10:]  # fix the header length field
+    root = {"type": "array", "entry": "a0"}
+    path = tmp_path / "declares.npz"
+    path.write_bytes(zip_by_hand({"a0.npy": huge + b"\0" * 16, "__tinygan__.npy": structure_bytes(root)}))
+    assert path.stat().st_size < 2000
+    assert_refused_small(path, "declares a")
+
+
+def test_a_deflate_bomb_is_refused(tmp_path):
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a0.npy", npy_bytes(np.zeros(50 * 2**20, dtype=np.uint8)))  # 50 MB of zeros
+        archive.writestr("__tinygan__.npy", structure_bytes({"type": "array", "entry": "a0"}))
+    assert path.stat().st_size < 200_000
+    assert_refused_small(path, "zip bomb")
+
+
+def test_the_total_is_bounded_before_reading(tmp_path):
+    path = tmp_path / "big.npz"
+    tg.save({"a": np.zeros(2**20, np.float32), "b": np.zeros(2**20, np.float32)}, path)
+    assert_refused_small(path, "more than", max_bytes=6 * 2**20)
+    assert tg.load(path, max_bytes=8 * 2**20)["a"].shape == (2**20,)
+
+
+def test_load_layout_reads_shapes_without_the_data(tmp_path):
+    path = tmp_path / "layout.npz"
+    tg.save({"w": np.zeros((3, 4), np.float32), "t": tg.tensor([1.0, 2.0]), "n": 3, "s": np.int64(5)}, path)
+    layout = serialization.load_layout(path)
+    assert layout["w"] == serialization.ArrayLayout((3, 4), np.dtype(np.float32))
+    assert layout["t"].shape == (2,) and layout["s"].shape == () and layout["n"] == 3

@@ -122,7 +122,8 @@ def test_run_folder_contents(tmp_path):
         assert gif.n_frames == 2
     assert (tmp_path / "losses.png").stat().st_size > 0
     assert (tmp_path / "checkpoint.npz").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert not list(tmp_path.rglob("*.tmp"))  # no temporary files left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".lock"]  # the (released) lock
 
 
 def test_nan_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -179,9 +180,13 @@ def test_training_data_from_an_mnist_folder(tmp_path):
         training.load_training_images(tiny(data=str(tmp_path)))
 
 
-def test_a_fresh_run_replaces_what_an_old_run_left_in_its_folder(tmp_path):
+def test_a_fresh_run_replaces_an_old_run_only_when_asked(tmp_path):
     run(tiny(epochs=2), tmp_path)
-    run(tiny(epochs=1, seed=1), tmp_path)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    with pytest.raises(RunError, match="already holds a run.*--resume.*--out.*--overwrite"):
+        run(tiny(epochs=1, seed=1), tmp_path)
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before  # untouched
+    run(tiny(epochs=1, seed=1), tmp_path, overwrite=True)
     assert [p.name for p in (tmp_path / "samples").iterdir()] == ["epoch_001.png"]
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
     assert training.read_checkpoint(tmp_path)["config"]["seed"] == 1

@@ -28,7 +28,8 @@ class no_grad(contextlib.ContextDecorator):
     """Disable graph recording, as a context manager or a decorator (like torch.no_grad).
 
     Inside the block results never require grad, so no memory is spent on the graph:
-    this is what evaluation, sampling and optimizer updates use.
+    this is what evaluation and sampling use.  (Optimizers need none: they update each
+    parameter's `.data` array in place, which no graph ever sees.)
     """
 
     def __enter__(self):

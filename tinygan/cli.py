@@ -8,14 +8,14 @@
     tinygan evaluate runs/dcgan            # FID-MNIST and Inception Score, next to real digits and noise
 
 Mistakes in the input (a missing data folder, a damaged checkpoint, a checkpoint of
-another architecture, an unwritable output folder) print one line and exit with code 2;
-Ctrl-C during training saves a checkpoint and exits with 130; diverged (NaN) training
-exits with 1.
+another architecture, an unwritable output folder, a folder that already holds a run or
+that another process is training in, sizes that cannot fit in memory, a full disk) print
+one line and exit with code 2, leaving every existing file as it was; Ctrl-C during
+training saves a checkpoint and exits with 130; diverged (NaN/inf) training exits with 1.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -38,6 +38,14 @@ def _checked(convert, description: str, is_valid):
 _positive_int = _checked(int, "a positive integer", lambda value: value > 0)
 _non_negative_int = _checked(int, "a non-negative integer", lambda value: value >= 0)
 _positive_float = _checked(float, "a positive number", lambda value: value > 0)
+_at_least_two = _checked(int, "an integer >= 2 (a covariance needs two samples)", lambda value: value >= 2)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (argparse's default prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .models.dcgan import UPSAMPLE_MODES
 
     defaults = _train_defaults()
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="tinygan", description="Train a DCGAN on MNIST with tinygan, a from-scratch NumPy framework.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -75,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="RUN_DIR", help=f"the run folder (default {DEFAULT_OUT})")
     train.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                        help="continue from CHECKPOINT (default: RUN_DIR/checkpoint.npz) exactly where it stopped; "
-                            "options given now override the checkpoint's (e.g. --epochs to train longer)")
+                            "options given now override the checkpoint's (e.g. --epochs to train longer), except "
+                            "that --batch-size, --limit and --data can only change at the end of an epoch")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in RUN_DIR (its checkpoint, metrics and pictures); without "
+                            "it, training into a folder holding a run is refused")
     train.add_argument("--max-steps", type=_positive_int, metavar="N",
                        help="stop after N steps in total, with a checkpoint (resume later with --resume)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score a checkpoint's generator with a LeNet classifier trained by tinygan on the bundled "
                     "digits (trained on first use, ~10 s, cached in $TINYGAN_CACHE_DIR or ~/.cache/tinygan).")
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz, or a run folder holding one")
-    evaluate.add_argument("--n", type=_positive_int, default=1000, help="how many samples (default 1000)")
+    evaluate.add_argument("--n", type=_at_least_two, default=1000, help="how many samples (default 1000)")
     evaluate.add_argument("--seed", type=_non_negative_int, default=0, help="noise seed (default 0)")
     evaluate.add_argument("--classifier-epochs", type=_positive_int, default=DEFAULT_CLASSIFIER_EPOCHS,
                           help=f"training epochs of the judging classifier (default {DEFAULT_CLASSIFIER_EPOCHS})")
@@ -115,54 +127,60 @@ _CONFIG_OPTIONS = ("epochs", "batch_size", "lr", "beta1", "nz", "ngf", "ndf", "u
 
 
 def _train(args) -> None:
-    from .train import CHECKPOINT_NAME, TrainConfig, config_from_checkpoint, read_checkpoint, train
+    """Turn the options into `train`'s arguments; the settings are merged with a checkpoint's in `train`."""
+    from .train import CHECKPOINT_NAME, train
 
     given = {name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name) is not None}
-    if given.get("data") is not None:
+    if "data" in given:
         given["data"] = str(given["data"])
     out = Path(args.out or DEFAULT_OUT)
     resume = None
     if args.resume is not None:
-        if args.resume:
-            resume = Path(args.resume)
-            if args.out is None:  # continue in the checkpoint's own run folder
-                out = resume if resume.is_dir() else resume.parent
-        else:
-            resume = out / CHECKPOINT_NAME
-        saved = config_from_checkpoint(read_checkpoint(resume), resume).to_dict()
-        for name, value in given.items():
-            if name != "epochs" and saved.get(name) != value:
-                print(f"note: --{name.replace('_', '-')} {value} replaces the checkpoint's {saved.get(name)}")
-        config = TrainConfig.from_dict({**saved, **given})
-    else:
-        config = TrainConfig.from_dict(given)
-        if (out / CHECKPOINT_NAME).exists():
-            print(f"note: starting a new run in {out}, replacing its checkpoint (use --resume to continue it)")
-    train(config, out, resume=resume, max_steps=args.max_steps, progress=not args.no_progress)
+        resume = Path(args.resume) if args.resume else out / CHECKPOINT_NAME
+        if args.resume and args.out is None:  # continue in the checkpoint's own run folder
+            out = resume if resume.is_dir() else resume.parent
+    train(given, out, resume=resume, max_steps=args.max_steps, progress=not args.no_progress,
+          overwrite=args.overwrite)
 
 
 # ---------------------------------------------------------------------- sample
+MAX_GRID_DIGITS = 10_000  # a 100x100 grid, 6000 px square at 2x: beyond that a .npy is the useful form
+
+
 def _sample(args) -> None:
     import numpy as np
 
-    from .evaluate import sample_images
+    from .evaluate import iter_samples
+    from .files import atomic_write
     from .images import save_grid
     from .train import RunError, generator_from_checkpoint
+    from .train.limits import IMAGE_FLOATS, require_disk
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".npy"):
+    kind = out.suffix.lower()
+    if kind not in (".png", ".npy"):
         raise RunError(f"--out {out}: expected a .png (image grid) or .npy (array) file name")
     if not out.parent.is_dir():
         raise RunError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise RunError(f"--out {out} is a folder; give a file name such as {out / ('samples' + kind)}")
+    if kind == ".png" and args.n > MAX_GRID_DIGITS:
+        raise RunError(f"--n {args.n}: a PNG grid holds at most {MAX_GRID_DIGITS} digits; write a .npy for more")
+    shape = (args.n, 1, 28, 28)
+    if kind == ".npy":
+        require_disk(out.parent, args.n * IMAGE_FLOATS * 4, f"--n {args.n} digits as float32")
     generator, state = generator_from_checkpoint(args.checkpoint)
-    images = sample_images(generator, args.n, np.random.default_rng(args.seed))
+    chunks = iter_samples(generator, args.n, np.random.default_rng(args.seed))
     try:
-        if out.suffix.lower() == ".png":
-            save_grid(images, out, nrow=args.nrow)
-        else:
-            temporary = out.with_name(f".{out.name}.tmp.npy")
-            np.save(temporary, images.astype(np.float32))
-            os.replace(temporary, out)
+        if kind == ".png":
+            save_grid(np.concatenate(list(chunks)), out, nrow=args.nrow)
+        else:  # streamed: memory stays one chunk, whatever --n is
+            with atomic_write(out) as file:
+                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                          "shape": shape}
+                np.lib.format.write_array_header_1_0(file, header)
+                for chunk in chunks:
+                    file.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
     except OSError as error:
         raise RunError(f"--out {out}: cannot write it ({error.strerror or error})") from None
     print(f"wrote {args.n} digits from {args.checkpoint} (epoch {state['epoch']}, step {state['step']}) to {out}")
@@ -170,9 +188,11 @@ def _sample(args) -> None:
 
 # ---------------------------------------------------------------------- evaluate
 def _evaluate(args) -> None:
-    from .evaluate import evaluate_generator, format_report
+    from .evaluate import evaluate_generator, format_report, evaluation_bytes
     from .train import bundled_split, generator_from_checkpoint
+    from .train.limits import require_memory
 
+    require_memory(evaluation_bytes(args.n), f"evaluating --n {args.n} digits", "choose a smaller --n")
     generator, state = generator_from_checkpoint(args.checkpoint)
     bundled_split()  # the judge and the reference digits come from it: fail early and clearly
     print(f"evaluating {args.n} digits from {args.checkpoint} (epoch {state['epoch']}, step {state['step']})")
@@ -201,6 +221,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\ntinygan: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:  # the estimates refuse absurd sizes up front; this is the net below them
+        print(f"tinygan {args.command}: error: out of memory; choose smaller sizes", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -261,14 +261,24 @@ def evaluate_generator(generator, n: int = 1000, seed: int = 0, classifier_epoch
 
 def sample_images(generator, n: int, rng: np.random.Generator, batch_size: int = 250) -> np.ndarray:
     """n images (n, nc, 28, 28) in [-1, 1] from `generator` (evaluation mode), noise drawn from `rng`."""
+    return np.concatenate(list(iter_samples(generator, n, rng, batch_size)))
+
+
+def iter_samples(generator, n: int, rng: np.random.Generator, batch_size: int = 250):
+    """The images of `sample_images`, `batch_size` at a time (the same numbers), for streaming them to a file."""
     generator.eval()
-    batches = []
     with no_grad():
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             z = rng.standard_normal((count, generator.nz, 1, 1)).astype(np.float32)
-            batches.append(generator(Tensor(z)).data)
-    return np.concatenate(batches)
+            yield generator(Tensor(z)).data
+
+
+def evaluation_bytes(n: int) -> int:
+    """Rough memory of scoring n samples: the generated, real and noise images (float32), and the
+    classifier's features (float32, then float64 for the statistics) and probabilities of each set."""
+    per_image = 3 * (28 * 28 * 4 + 128 * (4 + 8 + 8) + 10 * 8)
+    return n * per_image
 
 
 def format_report(results: dict) -> str:
@@ -288,4 +298,4 @@ def format_report(results: dict) -> str:
 
 __all__ = ["frechet_distance", "trace_sqrt_product", "gaussian_statistics", "inception_score", "DigitClassifier",
            "cross_entropy", "train_classifier", "load_or_train_classifier", "classifier_outputs", "cache_dir",
-           "score_images", "evaluate_generator", "sample_images", "format_report"]
+           "score_images", "evaluate_generator", "sample_images", "iter_samples", "evaluation_bytes", "format_report"]

@@ -2,17 +2,17 @@
 
 All images here are batches shaped like a generator's output: float arrays (N, C, H, W)
 with values in [-1, 1] (the range of tanh), C = 1 for grey or 3 for colour.  Files are
-written to a temporary name first and then renamed, so a reader (or a Ctrl-C) never sees
-half a PNG.
+written with `tinygan.files.atomic_write` (a temporary name first, then renamed), so a
+reader (or a Ctrl-C, or a full disk) never sees half a PNG.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -59,8 +59,8 @@ def grid_to_pil(images: np.ndarray, nrow: int = 8, scale: int = 2):
 def save_grid(images: np.ndarray, path, nrow: int = 8, scale: int = 2) -> Path:
     """Write `images` (N, C, H, W) in [-1, 1] as a PNG grid with `nrow` images per row."""
     path = Path(path)
-    with _atomic_target(path) as temporary:
-        grid_to_pil(images, nrow=nrow, scale=scale).save(temporary, format="PNG")
+    with atomic_write(path) as file:
+        grid_to_pil(images, nrow=nrow, scale=scale).save(file, format="PNG")
     return path
 
 
@@ -81,19 +81,10 @@ def save_gif(frame_paths, path, milliseconds_per_frame: int = 200, hold_last: in
             frames.append(image.convert("L") if image.mode in ("L", "1") else image.convert("RGB"))
     durations = [milliseconds_per_frame] * (len(frames) - 1) + [milliseconds_per_frame * hold_last]
     path = Path(path)
-    with _atomic_target(path) as temporary:
-        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+    with atomic_write(path) as file:
+        frames[0].save(file, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
                        loop=0)
     return path
-
-
-def read_metrics(path) -> list[dict]:
-    """The records of a metrics.jsonl file (one JSON object per line); [] if there is none yet."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with path.open() as lines:
-        return [json.loads(line) for line in lines if line.strip()]
 
 
 def moving_average(values, window: int) -> np.ndarray:
@@ -138,29 +129,13 @@ def plot_losses(records: list[dict], path, smooth: int = 25) -> Path:
     # Fixed margins: automatic layout (tight_layout) would double the time this takes.
     figure.subplots_adjust(left=0.09, right=0.98, top=0.97, bottom=0.08, hspace=0.08)
     path = Path(path)
-    with _atomic_target(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100)
-    plt.close(figure)
+    try:
+        with atomic_write(path) as file:
+            figure.savefig(file, format="png", dpi=100)
+    finally:
+        plt.close(figure)
     return path
 
 
-class _atomic_target:
-    """`with _atomic_target(path) as tmp:` write tmp; on success it replaces `path` in one step."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-
-    def __enter__(self) -> Path:
-        return self.temporary
-
-    def __exit__(self, error_type, error, traceback) -> bool:
-        if error_type is None:
-            os.replace(self.temporary, self.path)
-        else:
-            self.temporary.unlink(missing_ok=True)
-        return False
-
-
-__all__ = ["to_uint8", "make_grid", "grid_to_pil", "save_grid", "save_gif", "read_metrics", "moving_average",
+__all__ = ["to_uint8", "make_grid", "grid_to_pil", "save_grid", "save_gif", "moving_average",
            "plot_losses"]

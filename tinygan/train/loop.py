@@ -1,0 +1,207 @@
+"""`train`: one session of a run -- open the run folder, train until told to stop, save, report.
+
+The order of a session, and why:
+
+1. Everything that can be refused is checked before any file is touched: the checkpoint
+   to resume (read and checked in full), the config (merged with the checkpoint's in
+   `resumed_config`), the memory the networks need, the training digits.
+2. The run folder is locked (one writer) and checked: a folder holding a run is only
+   continued (resuming its own checkpoint) or replaced (`overwrite=True`), never written
+   over by accident.  Temporaries of killed saves are removed.
+3. Training: the trainer advances its own counters; the loop has one stop condition
+   (`_Session.should_stop`: the epochs are done, the step limit is reached, or Ctrl-C).
+   After each epoch: check the weights are finite, draw the grid, refresh the pictures,
+   write the checkpoint (atomically).  A stop in the middle of an epoch saves too.
+4. A failure to write (a full disk) is one line, and the last checkpoint is intact.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+from ..images import save_grid
+from .checkpoint import read_checkpoint, write_checkpoint
+from .config import TrainConfig, load_training_images, resumed_config
+from .errors import Diverged, Interrupted, RunError
+from .limits import check_training_fits
+from .run_folder import RunFolder
+from .trainer import DCGANTrainer
+
+
+class _StopRequest:
+    """Turns Ctrl-C into a flag checked between steps, so a step is never cut in half.
+
+    A second Ctrl-C is not caught (the default handler is back by then): it stops at once,
+    and the checkpoint of the last completed epoch is still there, because checkpoints
+    are written atomically.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def train(config, out, resume=None, max_steps: int | None = None, progress: bool = True, log=print,
+          overwrite: bool = False) -> DCGANTrainer:
+    """Train (or continue training) a DCGAN and write its run folder `out`.
+
+    Args:
+        config: the run's settings: a `TrainConfig`, or a dict of the settings given (the
+            rest from the checkpoint when resuming, else the defaults).  When resuming, the
+            architecture must match the checkpoint's; `epochs` may be raised to train longer;
+            a run saved mid-epoch keeps its batch size, limit and data until the epoch ends.
+        out: the run folder.
+        resume: a checkpoint to continue from (a file, or a run folder), or None.
+        max_steps: stop (with a checkpoint, as Ctrl-C does) once this many steps in total
+            are done; None trains for `config.epochs`.
+        progress: show a tqdm progress bar.
+        log: where one-line messages go.
+        overwrite: replace a run already in `out` (otherwise that is refused).
+
+    Returns the trainer, whose G and D are trained.  Raises `Interrupted` on Ctrl-C (after
+    saving a checkpoint), `Diverged` on NaN/inf losses or weights (keeping the last good
+    checkpoint) and `RunError` on bad input, a folder in use or holding another run, or a
+    failed write.
+    """
+    run = RunFolder(out)
+    given = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    state = read_checkpoint(resume) if resume is not None else None
+    config = (resumed_config(state["config"], given, state["batch"], log) if state is not None
+              else TrainConfig.from_dict(given))
+    check_training_fits(config)
+    images = load_training_images(config)
+    trainer = DCGANTrainer(config, images)
+    if state is not None:
+        trainer.load_state_dict(state)  # a damaged part is refused here, before any file is touched
+    continuing = state is not None and _same_file(resume, run)
+
+    with run:
+        if not continuing:
+            if not overwrite:
+                run.refuse_if_it_holds_a_run()
+            run.clear()
+        try:
+            if state is not None:
+                run.keep_metrics_until(trainer.step)
+                log(f"resuming {resume} at epoch {trainer.epoch + 1}, step {trainer.step}")
+            run.write_config(config)
+        except OSError as error:
+            raise _write_failure(run, error) from None
+        if trainer.epoch >= config.epochs:
+            log(f"the run is already complete ({config.epochs} epochs); pass a larger --epochs to train longer")
+            return trainer
+        session = _Session(trainer, run, config, max_steps, log)
+        session.train_until_stopped(progress)
+    return trainer
+
+
+def _same_file(resume, run: RunFolder) -> bool:
+    """Is the checkpoint to resume the run folder's own (so the run there is the one being continued)?"""
+    resume = Path(resume)
+    resume = resume / run.checkpoint.name if resume.is_dir() else resume
+    return run.checkpoint.exists() and resume.resolve() == run.checkpoint.resolve()
+
+
+class _Session:
+    """The training of one session: the loop, its one stop condition, and what is written when."""
+
+    def __init__(self, trainer: DCGANTrainer, run: RunFolder, config: TrainConfig, max_steps, log):
+        self.trainer, self.run, self.config, self.log = trainer, run, config, log
+        # Counted from where the run is: earlier epochs may have had another batch size.
+        remaining = (config.epochs - trainer.epoch) * trainer.steps_per_epoch - trainer.batch
+        self.max_steps = max_steps
+        self.total_steps = trainer.step + remaining if max_steps is None else min(trainer.step + remaining, max_steps)
+        self.stop = _StopRequest()
+
+    def should_stop(self) -> bool:
+        """The one stop condition, checked before every step: the epochs are done, the step limit
+        (--max-steps) is reached, or Ctrl-C was pressed."""
+        trainer = self.trainer
+        return (trainer.epoch >= self.config.epochs or self.stop.requested
+                or (self.max_steps is not None and trainer.step >= self.max_steps))
+
+    def train_until_stopped(self, progress: bool) -> None:
+        trainer, run = self.trainer, self.run
+        self.log(f"training on {len(trainer.loader.images)} digits: {trainer.steps_per_epoch} steps per epoch, "
+                 f"{self.config.epochs} epochs -> {run.path}")
+        started = time.perf_counter()
+        bar = _progress_bar(progress, total=self.total_steps, initial=min(trainer.step, self.total_steps))
+        try:
+            with self.stop, run.metrics_appender() as append:
+                while not self.should_stop():
+                    bar.set_description(f"epoch {trainer.epoch + 1}/{self.config.epochs}")
+                    record = trainer.train_next_batch()
+                    append(record)
+                    _show(bar, record, self.config.batch_size / max(trainer.last_step_seconds, 1e-9))
+                    if trainer.epoch_finished:
+                        self.end_of_epoch()
+            if not trainer.epoch_finished:  # stopped mid-epoch (Ctrl-C or max_steps): save where we are
+                trainer.check_finite()
+                write_checkpoint(trainer.state_dict(), run.checkpoint)
+                run.write_pictures(trainer.epoch)
+        except Diverged as error:
+            # Nothing is saved after a bad step, so the checkpoint on disk is the last good one.
+            raise Diverged(f"{error}; stopped ({_kept(run)}). Try a lower --lr or "
+                           f"another --seed") from None
+        except OSError as error:  # a full disk, a folder removed under us, ...
+            raise _write_failure(run, error) from None
+        finally:
+            bar.close()
+        if self.stop.requested:
+            raise Interrupted(f"interrupted at step {trainer.step} (epoch {trainer.epoch + 1}); checkpoint saved to "
+                              f"{run.checkpoint}. Resume with: tinygan train --resume --out {run.path}")
+        minutes = (time.perf_counter() - started) / 60
+        self.log(f"done: {trainer.step} steps, {trainer.epoch} epochs ({minutes:.1f} min in this session). "
+                 f"Samples: {run.samples}; score them with: tinygan evaluate {run.path}")
+
+    def end_of_epoch(self) -> None:
+        """Check the weights, draw the epoch's grid, refresh the pictures, save the checkpoint."""
+        trainer, run = self.trainer, self.run
+        trainer.check_finite()
+        save_grid(trainer.sample(trainer.fixed_noise), run.sample_path(trainer.epoch))
+        run.write_pictures(trainer.epoch)
+        write_checkpoint(trainer.state_dict(), run.checkpoint)
+
+def _kept(run: RunFolder) -> str:
+    return (f"the last good checkpoint, {run.checkpoint}, is kept" if run.checkpoint.exists()
+            else "no checkpoint had been written yet")
+
+
+def _write_failure(run: RunFolder, error: OSError) -> RunError:
+    """A failed write (a full disk, a folder removed under us, ...) as one line; atomic writes kept the rest."""
+    where = f" ({error.filename})" if error.filename else ""
+    return RunError(f"cannot write the run folder {run.path}: {error.strerror or error}{where}; {_kept(run)}")
+
+
+def _progress_bar(enabled: bool, total: int, initial: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True,
+                mininterval=0.5)
+
+
+def _show(bar, record: dict, images_per_second: float) -> None:
+    if not bar.disable:
+        bar.set_postfix_str(f"loss_D {record['loss_d']:.3f}  loss_G {record['loss_g']:.3f}  "
+                            f"D(x) {record['d_x']:.2f}  D(G(z)) {record['d_g_z']:.2f}  "
+                            f"{images_per_second:.0f} img/s", refresh=False)
+    bar.update(1)  # redraws (at most twice a second), postfix included
+
+
+__all__ = ["train"]
