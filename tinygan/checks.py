@@ -21,6 +21,11 @@ import numpy as np
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _at(where) -> str:
+    """The message's prefix: 'conv2d: ', or nothing when the caller names the context itself."""
+    return f"{where}: " if where else ""
+
+
 def _int_text(minimum) -> str:
     return {None: "an int", 0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
 
@@ -29,19 +34,19 @@ def integer(where: str, name: str, value, minimum: int | None = None) -> int:
     """`value` as an int (bools refused), at least `minimum` when one is given."""
     expected = _int_text(minimum)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {name} must be {expected}, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{_at(where)}{name} must be {expected}, got {type(value).__name__} {value!r}")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{where}: {name} must be {expected}, got {value!r}")
+        raise ValueError(f"{_at(where)}{name} must be {expected}, got {value!r}")
     return int(value)
 
 
 def number(where: str, name: str, value, low: float = 0.0, below: float | None = None) -> float:
     """`value` as a float in [low, below) (or [low, inf) without `below`); NaN is refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a number, got {value!r}")
+        raise TypeError(f"{_at(where)}{name} must be a number, got {value!r}")
     if not (value >= low and (below is None or value < below)):  # written so that NaN fails
         bound = f">= {low}" if below is None else f"in [{low}, {below})"
-        raise ValueError(f"{where}: {name} must be {bound}, got {value!r}")
+        raise ValueError(f"{_at(where)}{name} must be {bound}, got {value!r}")
     return float(value)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import integer, number
 from ..data import load_mnist, split_bundled
 from ..models import UPSAMPLE_MODES, Discriminator, Generator, weights_init
 from .errors import RunError
@@ -41,23 +42,15 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "nz", "ngf", "ndf"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise RunError(f"{_option(name)} must be a positive integer, got {value!r}")
-        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
-                                       or self.limit <= 0):
-            raise RunError(f"--limit must be a positive integer, got {self.limit!r}")
-        if isinstance(self.seed, bool) or not (isinstance(self.seed, int) and self.seed >= 0):
-            raise RunError(f"--seed must be a non-negative integer, got {self.seed!r}")
-        for name, low, high in (("lr", 0.0, math.inf), ("beta1", 0.0, 1.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise RunError(f"{_option(name)} must be a finite number, got {value!r}")
-        if not self.lr > 0:
-            raise RunError(f"--lr must be a positive number, got {self.lr!r}")
-        if not 0 <= self.beta1 < 1:
-            raise RunError(f"--beta1 must be in [0, 1), got {self.beta1!r}")
+        # The shared checks, with the messages named after the command-line options a user typed.
+        try:
+            for name in ("epochs", "batch_size", "nz", "ngf", "ndf") + (("limit",) if self.limit is not None else ()):
+                integer(None, _option(name), getattr(self, name), minimum=1)
+            integer(None, "--seed", self.seed, minimum=0)
+            number(None, "--lr", self.lr, low=math.ulp(0.0), below=math.inf)
+            number(None, "--beta1", self.beta1, low=0.0, below=1.0)
+        except (TypeError, ValueError) as error:
+            raise RunError(str(error)) from None
         if self.upsample not in UPSAMPLE_MODES:
             raise RunError(f"--upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}")
         if not isinstance(self.data, str):
