@@ -1,0 +1,204 @@
+"""The checks behind the exercise notebooks (exercises/*.ipynb): say *what* is wrong, not just that it is.
+
+A learner fills in a function; a check cell runs it and tinygan's own op on the same small
+random inputs and compares the two.  When they differ, the learner gets an `ExerciseFailed`
+whose message is a hint naming the first thing that differs, tried in this order:
+
+    not_implemented  the cell still raises NotImplementedError: fill it in and run it
+    not_an_array     the function returned None (a forgotten `return`) or something that is no array
+    transposed       the result is the right one with its axes swapped
+    shape            the shapes differ: expected vs got
+    nan              a NaN or an infinity where the right answer is finite
+    factor           the result is c times the right one everywhere (c = 2: a term counted twice?)
+    element          the first wrong element (row-major order), by how much, and how many are wrong
+    gradcheck        the backward disagrees with central differences (tinygan.gradcheck's message)
+
+It lives inside the package, not beside the notebooks, so that `from tinygan import exercises`
+works wherever Jupyter was started and whatever the working directory, through the same
+install that provides tinygan itself, and so that the tests import exactly what the notebooks
+import.  The notebooks only wire a learner's function to its reference; the logic of every
+hint is here, once, and tests/test_exercises.py checks each kind on deliberately wrong answers.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .autograd import Function
+from .gradcheck import gradcheck
+from .tensor import Tensor
+
+RTOL, ATOL = 1e-6, 1e-9  # float64 answers computed in another order agree to ~1e-15
+
+# What a constant factor usually means, for the ratios a wrong backward most often has.
+COMMON_FACTORS = {
+    2.0: "did you add a contribution twice?",
+    0.5: "did you average two terms that should be added, or halve something that should not be?",
+    -1.0: "the sign is flipped everywhere: check the sign of each term",
+    0.0: "it is zero everywhere: did you fill in the array you return?",
+}
+
+
+class ExerciseFailed(Exception):
+    """A check found a difference; `kind` is one of the kinds in the module docstring."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(f"HINT: {message}")
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    kind: str
+    message: str
+
+
+def _as_array(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _index(flat_position: int, shape: tuple) -> tuple:
+    return tuple(int(i) for i in np.unravel_index(flat_position, shape))
+
+
+def _factor_advice(ratio: float, factor_hints: dict | None) -> str:
+    """The hint for a result that is `ratio` times the right one: an exercise's own first."""
+    for table in (factor_hints or {}, COMMON_FACTORS):
+        for factor, advice in table.items():
+            if np.isclose(ratio, factor, rtol=1e-3, atol=1e-6):
+                return advice
+    return "a constant factor is missing or extra (a 1/m, a slope, a weight?)"
+
+
+def diagnose(got, expected, name: str = "your result", rtol: float = RTOL, atol: float = ATOL,
+             factor_hints: dict | None = None) -> Diagnosis | None:
+    """None if `got` matches `expected` (np.isclose everywhere), else what differs first.
+
+    factor_hints maps a ratio (e.g. 2.0) to the exercise's own question for it
+    ("did you count each overlapping window twice?"); common ratios have a generic one.
+    """
+    got, expected = _as_array(got), np.asarray(_as_array(expected))
+    if got is None:
+        return Diagnosis("not_an_array", f"{name} is None: did you forget to `return` it?")
+    if not isinstance(got, (np.ndarray, numbers.Number)):
+        return Diagnosis("not_an_array", f"{name} should be a NumPy array of shape {expected.shape}, "
+                                         f"got a {type(got).__name__}")
+    got = np.asarray(got)
+    close = lambda a: a.shape == expected.shape and np.allclose(a, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if got.shape != expected.shape or not close(got):
+        # A transposed answer has either every axis reversed (a matrix) or the last two swapped.
+        swapped = (got.T,) + ((np.swapaxes(got, -1, -2),) if got.ndim >= 2 else ())
+        if got.size > 1 and any(close(candidate) for candidate in swapped):
+            return Diagnosis("transposed", f"{name} has shape {got.shape} and is the right answer transposed "
+                                           f"(expected shape {expected.shape}): rows and columns are swapped")
+    if got.shape != expected.shape:
+        extra = (" -- the same number of elements, so perhaps a reshape or transpose in the wrong order"
+                 if got.size == expected.size else "")
+        return Diagnosis("shape", f"{name} has the wrong shape: expected {expected.shape}, got {got.shape}{extra}")
+    broken = ~np.isfinite(got) & np.isfinite(expected)
+    if broken.any():
+        where = _index(np.flatnonzero(broken)[0], got.shape)
+        return Diagnosis("nan", f"{name} has {int(broken.sum())} NaN or infinite value(s), the first at index "
+                                f"{where} ({got[where]}) where the answer is {expected[where]:.6g}: look for a "
+                                f"division by zero, a log of 0, or an overflowing exp")
+    if close(got):
+        return None
+    wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if np.any(expected != 0):
+        ratio = float(np.sum(got * expected) / np.sum(expected * expected))  # least-squares fit got ~ ratio * expected
+        if np.allclose(got, ratio * expected, rtol=1e-4, atol=atol):
+            return Diagnosis("factor", f"{name} is {ratio:.4g}x the right one everywhere: "
+                                       f"{_factor_advice(ratio, factor_hints)}")
+    where = _index(np.flatnonzero(wrong)[0], got.shape)
+    return Diagnosis("element", f"{name}: element {where} is {got[where]:.6g} but should be {expected[where]:.6g} "
+                                f"(off by {got[where] - expected[where]:.3g}); {int(wrong.sum())} of {got.size} "
+                                f"elements are wrong, this is the first in row-major order")
+
+
+def expect_close(got, expected, name: str = "your result", **options) -> None:
+    """Raise ExerciseFailed with diagnose()'s hint unless `got` matches `expected`."""
+    found = diagnose(got, expected, name, **options)
+    if found is not None:
+        raise ExerciseFailed(found.kind, found.message)
+
+
+def answer(fn, *args, **kwargs):
+    """Call the learner's fn; a NotImplementedError becomes the hint to fill in its cell."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        name = getattr(fn, "__name__", "the function")
+        raise ExerciseFailed("not_implemented", f"{name} is not written yet: fill in the cell above (replace "
+                                                f"`raise NotImplementedError` with your code) and run it") from None
+
+
+def _outputs(value, names) -> list:
+    """A function's result as a list with one entry per name (a lone array is a 1-tuple)."""
+    if len(names) == 1:
+        return [value]
+    if not isinstance(value, (tuple, list)) or len(value) != len(names):
+        raise ExerciseFailed("not_an_array", f"return {len(names)} values ({', '.join(names)}) as a tuple, "
+                                             f"got {type(value).__name__}")
+    return list(value)
+
+
+def check_against(fn, reference, cases, names=("result",), **options) -> None:
+    """Compare fn(*case) with reference(*case) for every case; print OK or raise the first hint.
+
+    names labels the outputs when fn returns a tuple (e.g. ("dx", "dweight", "dbias")).
+    """
+    fn_name = getattr(fn, "__name__", "your function")
+    for number, case in enumerate(cases):
+        got = _outputs(answer(fn, *case), names)
+        for out, want, name in zip(got, _outputs(reference(*case), names), names):
+            shapes = ", ".join(str(np.shape(_as_array(a))) for a in case if np.ndim(_as_array(a)) > 0)
+            expect_close(out, want, f"{name} of {fn_name} (case {number}, inputs {shapes})", **options)
+    print(f"OK: {fn_name} agrees with tinygan on {len(cases)} case(s)")
+
+
+def function_with_backward(forward, backward):
+    """A tinygan Function whose forward is `forward(*arrays)` and whose backward is yours.
+
+    backward(grad, *arrays) returns the gradient of each input (a lone array for one input):
+    wired this way, your backward runs inside autograd and tg.gradcheck can test it.
+    """
+
+    class WithYourBackward(Function):
+        @staticmethod
+        def forward(ctx, *arrays):
+            ctx.save_for_backward(*arrays)
+            return forward(*arrays)
+
+        @staticmethod
+        def backward(ctx, grad):
+            grads = answer(backward, grad, *ctx.saved_tensors)
+            grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+            for number, (g, a) in enumerate(zip(grads, ctx.saved_tensors)):
+                if np.shape(g) != a.shape:  # autograd would fail on it later, far from the cause
+                    raise ExerciseFailed("shape", f"the gradient of input {number} must have that input's "
+                                                  f"shape {a.shape}, got {np.shape(g)}")
+            return grads
+
+    WithYourBackward.__name__ = f"WithYourBackward[{getattr(backward, '__name__', 'backward')}]"
+    return WithYourBackward.apply
+
+
+def check_gradcheck(forward, backward, inputs) -> None:
+    """Run tg.gradcheck on `forward` with your `backward`; print OK or raise the hint.
+
+    inputs: float64 arrays; each gets a gradient checked against central differences.
+    """
+    op = function_with_backward(forward, backward)
+    tensors = [Tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in inputs]
+    name = getattr(backward, "__name__", "your backward")
+    try:
+        gradcheck(op, tensors)
+    except AssertionError as error:
+        raise ExerciseFailed("gradcheck", f"{name} disagrees with central differences: {error}") from None
+    print(f"OK: {name} passes tg.gradcheck (central differences)")
+
+
+__all__ = ["ExerciseFailed", "Diagnosis", "diagnose", "expect_close", "answer", "check_against",
+           "function_with_backward", "check_gradcheck"]
