@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .autograd import Function
+from .autograd import Function, no_grad
 from .gradcheck import gradcheck
+from .kernels.im2col import output_size, reference_col2im, reference_im2col
 from .tensor import Tensor
 
 RTOL, ATOL = 1e-6, 1e-9  # float64 answers computed in another order agree to ~1e-15
@@ -37,7 +38,6 @@ COMMON_FACTORS = {
     2.0: "did you add a contribution twice?",
     0.5: "did you average two terms that should be added, or halve something that should not be?",
     -1.0: "the sign is flipped everywhere: check the sign of each term",
-    0.0: "it is zero everywhere: did you fill in the array you return?",
 }
 
 
@@ -105,7 +105,12 @@ def diagnose(got, expected, name: str = "your result", rtol: float = RTOL, atol:
                                 f"division by zero, a log of 0, or an overflowing exp")
     if close(got):
         return None
+    if got.ndim == 0:  # one number: any wrong value is "a factor" of the right one, so say it plainly
+        return Diagnosis("element", f"{name} is {got:.6g} but should be {expected:.6g} (off by {got - expected:.3g})")
     wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if not np.any(got) and np.any(expected):
+        return Diagnosis("factor", f"{name} is zero everywhere, the right one is not: did you fill in the "
+                                   f"array you return (and add into it, not into a copy)?")
     if np.any(expected != 0):
         ratio = float(np.sum(got * expected) / np.sum(expected * expected))  # least-squares fit got ~ ratio * expected
         if np.allclose(got, ratio * expected, rtol=1e-4, atol=atol):
@@ -113,25 +118,30 @@ def diagnose(got, expected, name: str = "your result", rtol: float = RTOL, atol:
                                        f"{_factor_advice(ratio, factor_hints)}")
     where = _index(np.flatnonzero(wrong)[0], got.shape)
     return Diagnosis("element", f"{name}: element {where} is {got[where]:.6g} but should be {expected[where]:.6g} "
-                                f"(off by {got[where] - expected[where]:.3g}); {int(wrong.sum())} of {got.size} "
-                                f"elements are wrong, this is the first in row-major order")
+                                f"(off by {got[where] - expected[where]:.3g}); {int(wrong.sum())} of {got.size} elements "
+                                f"{'is' if wrong.sum() == 1 else 'are'} wrong, this is the first in row-major order")
 
 
 def expect_close(got, expected, name: str = "your result", **options) -> None:
     """Raise ExerciseFailed with diagnose()'s hint unless `got` matches `expected`."""
+    __tracebackhide__ = True  # IPython and pytest show the hint, not this module's frames
     found = diagnose(got, expected, name, **options)
     if found is not None:
         raise ExerciseFailed(found.kind, found.message)
 
 
+def _not_written(name: str) -> ExerciseFailed:
+    return ExerciseFailed("not_implemented", f"{name} is not written yet: fill in the cell above (replace "
+                                             f"`raise NotImplementedError` with your code) and run it")
+
+
 def answer(fn, *args, **kwargs):
     """Call the learner's fn; a NotImplementedError becomes the hint to fill in its cell."""
+    __tracebackhide__ = True  # IPython and pytest show the hint, not this module's frames
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        name = getattr(fn, "__name__", "the function")
-        raise ExerciseFailed("not_implemented", f"{name} is not written yet: fill in the cell above (replace "
-                                                f"`raise NotImplementedError` with your code) and run it") from None
+        raise _not_written(getattr(fn, "__name__", "the function")) from None
 
 
 def _outputs(value, names) -> list:
@@ -149,31 +159,48 @@ def check_against(fn, reference, cases, names=("result",), **options) -> None:
 
     names labels the outputs when fn returns a tuple (e.g. ("dx", "dweight", "dbias")).
     """
+    __tracebackhide__ = True
     fn_name = getattr(fn, "__name__", "your function")
     for number, case in enumerate(cases):
         got = _outputs(answer(fn, *case), names)
+        shapes = ", ".join(str(np.shape(_as_array(a))) for a in case if np.ndim(_as_array(a)) > 0)
         for out, want, name in zip(got, _outputs(reference(*case), names), names):
-            shapes = ", ".join(str(np.shape(_as_array(a))) for a in case if np.ndim(_as_array(a)) > 0)
             expect_close(out, want, f"{name} of {fn_name} (case {number}, inputs {shapes})", **options)
     print(f"OK: {fn_name} agrees with tinygan on {len(cases)} case(s)")
 
 
-def function_with_backward(forward, backward):
-    """A tinygan Function whose forward is `forward(*arrays)` and whose backward is yours.
+def reference_backward(op, grad, *arrays):
+    """tinygan's own backward: the gradient of sum(grad * op(*arrays)) with respect to each array.
+
+    One array gives one gradient, several give a tuple, in order.
+    """
+    tensors = [Tensor(np.array(a), requires_grad=True) for a in arrays]
+    op(*tensors).backward(grad)
+    grads = tuple(t.grad for t in tensors)
+    return grads[0] if len(grads) == 1 else grads
+
+
+def function_with_backward(forward, backward, name: str | None = None):
+    """A tinygan Function whose forward is `forward(*arrays)` (arrays, or a tinygan op) and whose backward is yours.
 
     backward(grad, *arrays) returns the gradient of each input (a lone array for one input):
     wired this way, your backward runs inside autograd and tg.gradcheck can test it.
     """
+    name = name or getattr(backward, "__name__", "your backward")
 
     class WithYourBackward(Function):
         @staticmethod
         def forward(ctx, *arrays):
             ctx.save_for_backward(*arrays)
-            return forward(*arrays)
+            with no_grad():  # forward may be a tinygan op: its result is all this Function needs
+                return _as_array(forward(*arrays))
 
         @staticmethod
         def backward(ctx, grad):
-            grads = answer(backward, grad, *ctx.saved_tensors)
+            try:
+                grads = backward(grad, *ctx.saved_tensors)
+            except NotImplementedError:
+                raise _not_written(name) from None
             grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
             for number, (g, a) in enumerate(zip(grads, ctx.saved_tensors)):
                 if np.shape(g) != a.shape:  # autograd would fail on it later, far from the cause
@@ -181,18 +208,20 @@ def function_with_backward(forward, backward):
                                                   f"shape {a.shape}, got {np.shape(g)}")
             return grads
 
-    WithYourBackward.__name__ = f"WithYourBackward[{getattr(backward, '__name__', 'backward')}]"
+    WithYourBackward.__name__ = f"WithYourBackward[{name}]"
     return WithYourBackward.apply
 
 
-def check_gradcheck(forward, backward, inputs) -> None:
+def check_gradcheck(forward, backward, inputs, name: str | None = None) -> None:
     """Run tg.gradcheck on `forward` with your `backward`; print OK or raise the hint.
 
     inputs: float64 arrays; each gets a gradient checked against central differences.
+    name: what to call the backward in messages (default: its __name__).
     """
-    op = function_with_backward(forward, backward)
+    __tracebackhide__ = True
+    name = name or getattr(backward, "__name__", "your backward")
+    op = function_with_backward(forward, backward, name)
     tensors = [Tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in inputs]
-    name = getattr(backward, "__name__", "your backward")
     try:
         gradcheck(op, tensors)
     except AssertionError as error:
@@ -200,5 +229,26 @@ def check_gradcheck(forward, backward, inputs) -> None:
     print(f"OK: {name} passes tg.gradcheck (central differences)")
 
 
+# ---------------------------------------------------------------------- helpers the notebooks share
+def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
+    """floor((size + 2 padding - kernel_size) / stride) + 1: how many windows fit along one axis."""
+    return output_size(size, kernel_size, stride, padding, 1)
+
+
+def im2col(x, kernel_size: int, stride: int, padding: int):
+    """tinygan's im2col with a square kernel: (N, C, H, W) -> (C*k*k, N*OH*OW), rows (c, i, j), columns (n, oh, ow)."""
+    k, s, p = kernel_size, stride, padding
+    out = tuple(conv_output_size(n, k, s, p) for n in x.shape[2:])
+    return reference_im2col(x, (k, k), (s, s), (p, p), (1, 1), out)
+
+
+def col2im(cols, x_shape, kernel_size: int, stride: int, padding: int):
+    """tinygan's col2im with a square kernel: add every column back onto the pixels of x_shape it came from."""
+    k, s, p = kernel_size, stride, padding
+    out = tuple(conv_output_size(n, k, s, p) for n in x_shape[2:])
+    return reference_col2im(cols, tuple(x_shape), (k, k), (s, s), (p, p), (1, 1), out)
+
+
 __all__ = ["ExerciseFailed", "Diagnosis", "diagnose", "expect_close", "answer", "check_against",
-           "function_with_backward", "check_gradcheck"]
+           "reference_backward", "function_with_backward", "check_gradcheck", "conv_output_size", "im2col",
+           "col2im"]
