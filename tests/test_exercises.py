@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
+import tinygan as tg
 import tinygan.functional as F
 from tinygan import exercises as ex
 
@@ -124,3 +125,119 @@ def test_with_the_reference_answers_every_check_passes(path):
     notebook = _execute(notebook, allow_errors=False)  # any error raises CellExecutionError
     for cell in _tagged(notebook, "check"):
         assert "OK" in _text(cell), f"{path.name}: a check printed no OK:\n{cell.source}\n{_text(cell)}"
+
+
+# ---------------------------------------------------------------------- the hints, on deliberately wrong answers
+RIGHT = np.random.default_rng(1).standard_normal((3, 4))
+
+
+def _diagnosis(got, expected=RIGHT, **options):
+    found = ex.diagnose(got, expected, "dx", **options)
+    assert found is not None, "a wrong answer was accepted"
+    return found
+
+
+def test_a_right_answer_up_to_rounding_gets_no_hint():
+    assert ex.diagnose(RIGHT * (1 + 1e-12), RIGHT) is None
+    assert ex.diagnose(tg.tensor(RIGHT), RIGHT) is None  # a tinygan Tensor is compared by its data
+    ex.expect_close(RIGHT + 1e-13, RIGHT)  # does not raise
+
+
+def test_a_gradient_off_by_a_constant_factor_is_named_with_its_ratio():
+    found = _diagnosis(2 * RIGHT)
+    assert found.kind == "factor" and "2x the right one everywhere" in found.message and "twice" in found.message
+    found = _diagnosis(0.25 * RIGHT, factor_hints={0.25: "did you divide by k*k twice?"})
+    assert found.kind == "factor" and "0.25x" in found.message and "k*k twice" in found.message
+    assert "sign" in _diagnosis(-RIGHT).message
+    found = _diagnosis(np.zeros_like(RIGHT))
+    assert found.kind == "factor" and "zero everywhere" in found.message
+
+
+def test_one_wrong_element_is_located_with_its_error():
+    wrong = RIGHT.copy()
+    wrong[1, 2] += 0.5
+    wrong[2, 0] -= 1.0
+    found = _diagnosis(wrong)
+    assert found.kind == "element"
+    assert "element (1, 2)" in found.message and f"should be {RIGHT[1, 2]:.6g}" in found.message
+    assert "off by 0.5" in found.message and "2 of 12 elements are wrong" in found.message
+
+
+def test_a_wrong_shape_shows_expected_and_got():
+    found = _diagnosis(RIGHT[:2])
+    assert found.kind == "shape" and "expected (3, 4), got (2, 4)" in found.message
+    found = _diagnosis(RIGHT.reshape(4, 3) + 1)  # same size, not a transpose
+    assert found.kind == "shape" and "same number of elements" in found.message
+
+
+def test_a_transposed_result_is_recognised():
+    assert _diagnosis(RIGHT.T).kind == "transposed"
+    square = np.arange(16.0).reshape(4, 4)  # same shape, rows and columns swapped
+    assert _diagnosis(square.T, square).kind == "transposed"
+    batch = np.random.default_rng(2).standard_normal((2, 3, 3))
+    assert _diagnosis(np.swapaxes(batch, -1, -2), batch).kind == "transposed"
+
+
+def test_nan_and_none_and_non_arrays():
+    wrong = RIGHT.copy()
+    wrong[0, 3] = np.nan
+    found = _diagnosis(wrong)
+    assert found.kind == "nan" and "(0, 3)" in found.message
+    assert _diagnosis(None).kind == "not_an_array" and "return" in _diagnosis(None).message
+    assert _diagnosis("a string").kind == "not_an_array"
+    assert _diagnosis(1.5, 1.2).kind == "element"  # one number: a plain "is ... but should be ..."
+
+
+def test_an_unwritten_function_asks_to_fill_in_its_cell():
+    def relu_backward(grad, x):
+        # YOUR CODE HERE
+        raise NotImplementedError
+
+    with pytest.raises(ex.ExerciseFailed, match="relu_backward is not written yet: fill in the cell above") as info:
+        ex.check_against(relu_backward, lambda g, x: g, [(RIGHT, RIGHT)])
+    assert info.value.kind == "not_implemented"
+    # Not an AssertionError: a notebook shows "ExerciseFailed: HINT: ...", never a bare assert.
+    assert not isinstance(info.value, AssertionError)
+
+
+def test_check_against_names_the_output_and_case_that_differ(capsys):
+    def reference(g, x):
+        return g * 2, g.sum(axis=0)
+
+    ex.check_against(lambda g, x: (g * 2, g.sum(axis=0)), reference, [(RIGHT, RIGHT)], names=("dx", "dbias"))
+    assert "OK" in capsys.readouterr().out
+    def wrong_for_two_rows(g, x):
+        return g * 2, g.sum(axis=0) * (2 if len(g) == 2 else 1)
+
+    with pytest.raises(ex.ExerciseFailed, match=r"dbias of wrong_for_two_rows \(case 1, inputs \(2, 4\), \(2, 4\)\) "
+                                                r"is 2x the right one") as info:
+        ex.check_against(wrong_for_two_rows, reference, [(RIGHT, RIGHT), (RIGHT[:2], RIGHT[:2])], names=("dx", "dbias"))
+    assert info.value.kind == "factor"
+    with pytest.raises(ex.ExerciseFailed, match="return 2 values") as info:
+        ex.check_against(lambda g, x: g, reference, [(RIGHT, RIGHT)], names=("dx", "dbias"))
+    assert info.value.kind == "not_an_array"
+
+
+def test_check_gradcheck_accepts_a_right_backward_and_names_a_wrong_one(capsys):
+    x = np.random.default_rng(3).standard_normal((2, 3))
+    ex.check_gradcheck(F.tanh, lambda g, x: g * (1 - np.tanh(x) ** 2), [x], name="tanh_backward")
+    assert "OK: tanh_backward passes tg.gradcheck" in capsys.readouterr().out
+    with pytest.raises(ex.ExerciseFailed, match="tanh_backward disagrees with central differences") as info:
+        ex.check_gradcheck(F.tanh, lambda g, x: 2 * g * (1 - np.tanh(x) ** 2), [x], name="tanh_backward")
+    assert info.value.kind == "gradcheck"
+    with pytest.raises(ex.ExerciseFailed, match=r"must have that input's shape \(2, 3\), got \(3, 2\)") as info:
+        ex.check_gradcheck(F.tanh, lambda g, x: g.T, [x], name="tanh_backward")
+    assert info.value.kind == "shape"
+
+
+def test_the_notebook_im2col_and_col2im_are_adjoint_and_match_the_kernels():
+    from tinygan.kernels.im2col import im2col as kernel_im2col
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 5, 6))
+    cols = ex.im2col(x, 3, 2, 1)
+    out = (ex.conv_output_size(5, 3, 2, 1), ex.conv_output_size(6, 3, 2, 1))
+    assert out == (3, 3)
+    np.testing.assert_array_equal(cols, kernel_im2col(x, (3, 3), (2, 2), (1, 1), (1, 1), out))
+    c = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * ex.col2im(c, x.shape, 3, 2, 1)))

@@ -144,8 +144,8 @@ def answer(fn, *args, **kwargs):
         raise _not_written(getattr(fn, "__name__", "the function")) from None
 
 
-def _outputs(value, names) -> list:
-    """A function's result as a list with one entry per name (a lone array is a 1-tuple)."""
+def unpack(value, names) -> list:
+    """A function's result as a list with one entry per name (one name: the value itself), or the hint."""
     if len(names) == 1:
         return [value]
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
@@ -162,9 +162,9 @@ def check_against(fn, reference, cases, names=("result",), **options) -> None:
     __tracebackhide__ = True
     fn_name = getattr(fn, "__name__", "your function")
     for number, case in enumerate(cases):
-        got = _outputs(answer(fn, *case), names)
+        got = unpack(answer(fn, *case), names)
         shapes = ", ".join(str(np.shape(_as_array(a))) for a in case if np.ndim(_as_array(a)) > 0)
-        for out, want, name in zip(got, _outputs(reference(*case), names), names):
+        for out, want, name in zip(got, unpack(reference(*case), names), names):
             expect_close(out, want, f"{name} of {fn_name} (case {number}, inputs {shapes})", **options)
     print(f"OK: {fn_name} agrees with tinygan on {len(cases)} case(s)")
 
@@ -250,5 +250,5 @@ def col2im(cols, x_shape, kernel_size: int, stride: int, padding: int):
 
 
 __all__ = ["ExerciseFailed", "Diagnosis", "diagnose", "expect_close", "answer", "check_against",
-           "reference_backward", "function_with_backward", "check_gradcheck", "conv_output_size", "im2col",
+           "unpack", "reference_backward", "function_with_backward", "check_gradcheck", "conv_output_size", "im2col",
            "col2im"]
