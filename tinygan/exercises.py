@@ -18,6 +18,9 @@ works wherever Jupyter was started and whatever the working directory, through t
 install that provides tinygan itself, and so that the tests import exactly what the notebooks
 import.  The notebooks only wire a learner's function to its reference; the logic of every
 hint is here, once, and tests/test_exercises.py checks each kind on deliberately wrong answers.
+
+The last section holds the few helpers several notebooks share: `im2col` and `col2im` with
+the square-kernel signatures of exercise 2, built on tinygan's NumPy references.
 """
 from __future__ import annotations
 
@@ -163,9 +166,9 @@ def check_against(fn, reference, cases, names=("result",), **options) -> None:
     fn_name = getattr(fn, "__name__", "your function")
     for number, case in enumerate(cases):
         got = unpack(answer(fn, *case), names)
-        shapes = ", ".join(str(np.shape(_as_array(a))) for a in case if np.ndim(_as_array(a)) > 0)
+        arguments = ", ".join(f"array{a.shape}" if isinstance(a, np.ndarray) else repr(a) for a in map(_as_array, case))
         for out, want, name in zip(got, unpack(reference(*case), names), names):
-            expect_close(out, want, f"{name} of {fn_name} (case {number}, inputs {shapes})", **options)
+            expect_close(out, want, f"{name} of {fn_name}({arguments})", **options)
     print(f"OK: {fn_name} agrees with tinygan on {len(cases)} case(s)")
 
 

@@ -45,6 +45,8 @@ print(trainer.generator, trainer.discriminator, sep="\n")
 # `F.binary_cross_entropy(prediction, target)`. Compute `fake = G(z)` **once**, use
 # `fake.detach()` in the D step and `fake` itself in the G step. Return
 # `(loss_d, loss_g)` as Python floats, `loss_d` being the sum of D's two losses.
+# (An error "trying to backward through the graph a second time" means the D step used
+# `fake` without `.detach()`: its backward went on into G and freed G's graph.)
 
 # %% [exercise]
 def dcgan_step(G, D, optimizer_g, optimizer_d, real, z):
