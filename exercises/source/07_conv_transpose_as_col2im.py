@@ -19,7 +19,7 @@
 # conv2d from exercise 3: a transposed convolution is the backward (the adjoint) of a
 # convolution with the same weight,
 #
-# $$\langle \text{conv2d}(a, W),\ y\rangle = \langle a,\ \text{conv\_transpose2d}(y, W)\rangle .$$
+# $$\langle \operatorname{conv2d}(a, W),\ y\rangle = \langle a,\ \operatorname{conv\_transpose2d}(y, W)\rangle .$$
 #
 # No zeros are inserted between the input pixels, and no kernel is flipped: those are
 # another way to *describe* the same map, but they would multiply mostly by zeros.
@@ -58,7 +58,7 @@ ex.check_against(conv_transpose2d,
 # %% [markdown]
 # ## The adjoint of conv2d
 # Your `conv_transpose2d` must satisfy
-# $\langle \text{conv2d}(a, W), y\rangle = \langle a, \text{conv\_transpose2d}(y, W)\rangle$
+# $\langle \operatorname{conv2d}(a, W), y\rangle = \langle a, \operatorname{conv\_transpose2d}(y, W)\rangle$
 # for every $a$ and $y$; and, used as the backward of `conv2d` with respect to its input,
 # it must pass `tg.gradcheck`.
 
