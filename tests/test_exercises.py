@@ -127,6 +127,19 @@ def test_with_the_reference_answers_every_check_passes(path):
         assert "OK" in _text(cell), f"{path.name}: a check printed no OK:\n{cell.source}\n{_text(cell)}"
 
 
+def test_a_wrong_answer_in_a_notebook_gets_its_hint_and_the_other_checks_still_pass():
+    path = EXERCISES / "01_activations.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    _fill_in_solutions(notebook, path)
+    first = _tagged(notebook, "exercise")[0]
+    first.source = first.source.replace("return np.where(", "return 2 * np.where(")  # counted twice
+    assert "2 * np.where(" in first.source
+    checks = _tagged(_execute(notebook, allow_errors=True), "check")
+    (error,) = _errors(checks[0])
+    assert error.ename == "ExerciseFailed" and "is 2x the right one everywhere" in error.evalue
+    assert all("OK" in _text(cell) and not _errors(cell) for cell in checks[1:])
+
+
 # ---------------------------------------------------------------------- the hints, on deliberately wrong answers
 RIGHT = np.random.default_rng(1).standard_normal((3, 4))
 
@@ -149,6 +162,7 @@ def test_a_gradient_off_by_a_constant_factor_is_named_with_its_ratio():
     found = _diagnosis(0.25 * RIGHT, factor_hints={0.25: "did you divide by k*k twice?"})
     assert found.kind == "factor" and "0.25x" in found.message and "k*k twice" in found.message
     assert "sign" in _diagnosis(-RIGHT).message
+    assert _diagnosis(RIGHT * (1 + 1e-5)).kind == "element"  # rounding, not a factor: no "1x the right one"
     found = _diagnosis(np.zeros_like(RIGHT))
     assert found.kind == "factor" and "zero everywhere" in found.message
 

@@ -40,7 +40,7 @@ RTOL, ATOL = 1e-6, 1e-9  # float64 answers computed in another order agree to ~1
 COMMON_FACTORS = {
     2.0: "did you add a contribution twice?",
     0.5: "did you average two terms that should be added, or halve something that should not be?",
-    -1.0: "the sign is flipped everywhere: check the sign of each term",
+    -1.0: "the sign is flipped: check the sign of each term",
 }
 
 
@@ -54,6 +54,8 @@ class ExerciseFailed(Exception):
 
 @dataclass(frozen=True)
 class Diagnosis:
+    """What `diagnose` found: a kind from the module docstring and the hint for the learner."""
+
     kind: str
     message: str
 
@@ -116,7 +118,8 @@ def diagnose(got, expected, name: str = "your result", rtol: float = RTOL, atol:
                                    f"array you return (and add into it, not into a copy)?")
     if np.any(expected != 0):
         ratio = float(np.sum(got * expected) / np.sum(expected * expected))  # least-squares fit got ~ ratio * expected
-        if np.allclose(got, ratio * expected, rtol=1e-4, atol=atol):
+        # A ratio near 1 is no factor, only rounding (e.g. float32): report the element instead.
+        if not np.isclose(ratio, 1, rtol=1e-3) and np.allclose(got, ratio * expected, rtol=1e-4, atol=atol):
             return Diagnosis("factor", f"{name} is {ratio:.4g}x the right one everywhere: "
                                        f"{_factor_advice(ratio, factor_hints)}")
     where = _index(np.flatnonzero(wrong)[0], got.shape)

@@ -34,7 +34,7 @@ def pool_case(x_shape, kernel_size, stride):
     return rng.standard_normal(out_shape), x, kernel_size, stride
 
 
-# Overlapping windows (3, 1) and (3, 2) make some pixels win twice; (2, 2) tiles the image.
+# Overlapping windows (3, 1) and (3, 2) let a pixel win more than one window; (2, 2) tiles the image.
 CASES = [pool_case((2, 2, 5, 5), 3, 1), pool_case((2, 3, 4, 6), 2, 2), pool_case((1, 2, 7, 5), 3, 2)]
 
 # %% [markdown]
