@@ -10,7 +10,8 @@ One training step (Goodfellow et al. 2014, in the form of the PyTorch DCGAN exam
    gradient early on, when D rejects every fake; maximising log D(G(z)) instead is the
    "non-saturating" loss everybody uses.)
 
-Both use Adam(lr=2e-4, betas=(0.5, 0.999)) as in the DCGAN paper: the lower beta1 makes
+Both use Adam(lr=2e-4, betas=(0.5, 0.999)), as in the DCGAN paper (Radford et al. 2015)
+and the PyTorch example: the lower beta1 makes
 the momentum forget faster, which suits a target that keeps moving.
 
 A run folder holds:
@@ -79,8 +80,9 @@ class Interrupted(RunError):
 class TrainConfig:
     """Everything that defines a training run (saved as config.json and in the checkpoint).
 
-    The defaults are the DCGAN paper's (batch 64, Adam lr 2e-4, beta1 0.5, nz 100, widths
-    64) and 80 epochs of the bundled sample's 4,000 training digits: 4,960 steps, 8.5
+    The defaults are the PyTorch DCGAN example's (batch 64, Adam lr 2e-4, beta1 0.5, nz 100,
+    widths 64; Radford et al.'s paper has the same Adam settings and nz but batches of 128)
+    and 80 epochs of the bundled sample's 4,000 training digits: 4,960 steps, 8.5
     minutes on a 2-core CPU (~0.1 s per step).  Narrower networks are cheaper per step but
     not per unit of quality.  Measured at about equal training time (`tinygan evaluate`,
     FID-MNIST, lower is better):  ngf=ndf=32, 9,920 steps (0.04 s each): 78.5;
@@ -125,7 +127,7 @@ class TrainConfig:
 
 
 def build_models(config: TrainConfig) -> tuple[Generator, Discriminator]:
-    """A fresh G and D for `config`, initialised as in the DCGAN paper."""
+    """A fresh G and D for `config`, initialised by `weights_init` (N(0, 0.02) convolution weights)."""
     generator = Generator(nz=config.nz, ngf=config.ngf, upsample=config.upsample).apply(weights_init)
     discriminator = Discriminator(ndf=config.ndf).apply(weights_init)
     return generator, discriminator
