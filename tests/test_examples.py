@@ -308,3 +308,19 @@ def test_dcgan_health_check_at_initialisation(dcgan):
     assert abs(check["g_mean"]) < 0.3 and 0.01 < check["g_std"] < 0.9  # neither grey nor saturated
     assert check["g_saturated"] < 0.01
     assert 0.2 < check["d_real"] < 0.8 and 0.2 < check["d_fake"] < 0.8  # an untrained D is unsure
+
+
+def test_untrained_discriminator_logits_have_the_predicted_spread(dcgan):
+    check = dcgan[1]["health_check"]
+    ndf = dcgan[1]["config"].ndf
+    assert check["taps"] == 2 * ndf * 7 * 7  # the last Conv2d(2 ndf, 1, 7) reads every input once
+    # LeakyReLU(0.2) of a batch-normalised input: mean square about (1 + 0.2^2) / 2 = 0.52
+    assert 0.3 < check["mean_square_input"] < 0.7
+    assert check["predicted_logit_std"] == pytest.approx(0.02 * np.sqrt(check["taps"] * check["mean_square_input"]))
+    assert 0.4 < check["logit_rms"] / check["predicted_logit_std"] < 2.5  # one weight draw, so loosely
+    # the hand-worked number the docs quote for the quick run's ndf = 24:
+    assert 0.02 * np.sqrt(2 * 24 * 49 * 0.52) == pytest.approx(0.70, abs=0.005)
+    # a random function, not a coin: per image and per initialisation the verdicts differ
+    low, high = check["d_real_per_image"]
+    assert high - low > 0.1
+    assert max(check["d_real_over_seeds"]) - min(check["d_real_over_seeds"]) > 0.05
