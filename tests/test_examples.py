@@ -110,7 +110,48 @@ def batch_norm(tmp_path_factory):
 
 def test_batch_norm_writes_its_figures(batch_norm):
     assert_pngs(batch_norm[0], ["batch_norm_statistics.png", "batch_norm_training.png",
-                                "batch_norm_running_stats.png"])
+                                "batch_norm_smoothness.png", "batch_norm_running_stats.png"])
+
+
+def test_raw_network_stalls_on_the_shared_offset_not_on_whole_batch_relus(batch_norm):
+    diagnosis = batch_norm[1]["diagnosis"]
+    first_layer = diagnosis["unit_states"]["layer 1"]
+    assert first_layer["mixed"] >= 24  # most units are on for some samples and off for others
+    assert sum(first_layer.values()) == 32
+    raw = diagnosis["inputs"]["raw"]["held_out_loss"]
+    # the stall is not "the variance of the target", and not a limit of what the network can represent
+    assert raw < 0.9 * diagnosis["target_variance"]
+    assert raw > 2 * diagnosis["linear_fit_loss"]
+    # centring alone removes it, rescaling alone does not
+    assert diagnosis["inputs"]["centred only (x - 50)"]["held_out_loss"] < 0.5 * raw
+    assert diagnosis["inputs"]["scaled only (x / std)"]["held_out_loss"] > 0.7 * raw
+    assert diagnosis["inputs"]["standardised ((x - 50) / std)"]["held_out_loss"] < 0.2 * raw
+
+
+def test_offset_makes_the_inputs_ill_conditioned():
+    conditioning = load_example("batch_norm").conditioning
+    # centred features with equal RMS: the columns (and the constant one) are orthogonal, condition 1
+    assert conditioning(lambda x: (x - 50) / np.array([1, 5, 20, 100])) == pytest.approx(1, abs=0.1)
+    # mean 50, std 1: after unit-RMS rescaling the column and the constant column have cosine
+    # c = 50 / sqrt(2501); that 2x2 block alone has eigenvalues 1 +- c, condition (1 + c) / (1 - c)
+    # (about 1e4), and a principal block's condition bounds the whole matrix's from below
+    cosine = 50 / np.sqrt(2501)
+    assert conditioning(lambda x: x) > 0.9 * (1 + cosine) / (1 - cosine)
+
+
+def test_batch_norm_network_cannot_see_a_shift_of_its_inputs(batch_norm):
+    invariance = batch_norm[1]["diagnosis"]["shift_invariance"]
+    with_bn, without = invariance["with BatchNorm1d"], invariance["without BatchNorm"]
+    assert with_bn["loss"][0] == pytest.approx(with_bn["loss"][1], rel=1e-4)
+    assert with_bn["gradient_change"] < 1e-3
+    assert without["gradient_change"] > 0.1 and without["loss"][0] != pytest.approx(without["loss"][1], rel=0.1)
+
+
+def test_batch_norm_smooths_the_loss_along_the_gradient(batch_norm):
+    smoothness = batch_norm[1]["smoothness"]
+    without, with_bn = smoothness["without BatchNorm"], smoothness["with BatchNorm1d"]
+    for key in ("loss_range", "gradient_change_per_distance"):
+        assert np.median(with_bn[key]) < 0.1 * np.median(without[key]), key
 
 
 def test_batch_norm_normalises_every_channel(batch_norm):
