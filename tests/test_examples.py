@@ -195,7 +195,7 @@ def convolution(tmp_path_factory):
 
 def test_convolution_writes_its_figures(convolution):
     assert_pngs(convolution[0], ["convolution_worked_example.png", "convolution_visit_counts.png",
-                                 "convolution_im2col.png"])
+                                 "convolution_im2col.png", "convolution_channels.png"])
 
 
 def test_convolution_worked_example_matches_the_article(convolution):
@@ -222,12 +222,31 @@ def test_convolution_im2col_is_one_matrix_product(convolution):
     matrices = convolution[1]["im2col"]
     columns = matrices["columns"]
     assert columns.shape == (9, 9)
-    image = np.array([[10, 10, 10, 0, 0]] * 5)
+    image = np.arange(1, 26).reshape(5, 5)
+    np.testing.assert_array_equal(matrices["image"], image)
     for window in range(9):  # column k is window k (row-major over the output), read row by row
         row, column = divmod(window, 3)
         np.testing.assert_array_equal(columns[:, window], image[row:row + 3, column:column + 3].ravel())
-    np.testing.assert_array_equal(matrices["product"], [[0, 30, 30] * 3])
+    assert len({tuple(column) for column in columns.T}) == 9  # distinct pixels: no two windows alike
+    # each window's rows are (a, a + 1, a + 2): filter (1, 0, -1) gives a - (a + 2) = -2, three rows -6
+    np.testing.assert_array_equal(matrices["product"], np.full((1, 9), -6))
     assert matrices["kernel_agrees_with_reference"]
+
+
+def test_convolution_with_three_channels_and_two_filters(convolution):
+    channels = convolution[1]["channels"]
+    assert channels["output"].shape == (2, 2, 2)
+    np.testing.assert_array_equal(channels["output"], channels["by_hand"])
+    # worked by hand from the example's numbers (see docs/convolution.md):
+    # filter 0 = vertical edge on channel 0 + centre of channel 1, bias 1
+    np.testing.assert_array_equal(channels["partial_sums"][0, 0], [[-1, 1], [-1, -1]])
+    np.testing.assert_array_equal(channels["partial_sums"][0, 1], [[0, 0], [3, 1]])
+    np.testing.assert_array_equal(channels["partial_sums"][0, 2], np.zeros((2, 2)))
+    np.testing.assert_array_equal(channels["output"][0], [[0, 2], [3, 1]])
+    # filter 1 = horizontal edge on channel 1 + window sum of channel 2, bias -2
+    np.testing.assert_array_equal(channels["partial_sums"][1, 1], [[-3, -2], [-1, -3]])
+    np.testing.assert_array_equal(channels["partial_sums"][1, 2], [[9, 9], [8, 10]])
+    np.testing.assert_array_equal(channels["output"][1], [[4, 5], [5, 5]])
 
 
 # ---------------------------------------------------------------------- pooling and upsampling
