@@ -325,6 +325,15 @@ def test_checkerboard_overlap_counts(transposed):
     np.testing.assert_array_equal(patterns["transposed, kernel 4, stride 2, padding 1"],
                                   outer([1, 2, 2, 2, 2, 2, 2, 1]))
     np.testing.assert_array_equal(patterns["nearest x2, then conv 3x3, padding 1"], outer([2, 3, 3, 3, 3, 3, 3, 2]))
+    # stride 1: counts ramp up at the border only, every fully covered pixel is painted k^2 = 9 times
+    np.testing.assert_array_equal(patterns["transposed, kernel 3, stride 1"], outer([1, 2, 3, 3, 2, 1]))
+
+
+def test_the_same_uneven_overlap_is_flat_with_bilinear_weights(transposed):
+    # kernel 3, stride 2 with outer([.5, 1, .5]): along one axis a pixel under a kernel centre gets 1,
+    # one between two centres gets .5 + .5 = 1; only the outer border gets a lone 0.5
+    flat = transposed[1]["constant_input"]["transposed, kernel 3, stride 2, bilinear"]
+    np.testing.assert_allclose(flat, outer([0.5] + [1.0] * 7 + [0.5]))
 
 
 def test_untrained_transposed_generator_has_the_stronger_checkerboard(transposed):
@@ -384,3 +393,22 @@ def test_untrained_discriminator_logits_have_the_predicted_spread(dcgan):
     low, high = check["d_real_per_image"]
     assert high - low > 0.1
     assert max(check["d_real_over_seeds"]) - min(check["d_real_over_seeds"]) > 0.05
+
+
+def test_strided_convolution_sends_back_a_checkerboard_gradient(transposed):
+    gradients = transposed[1]["gradients"]
+    # dL/dx for dL/dy = 1 counts the taps reading each pixel: kernel 3 stride 2 -> 1, 2, 4 by parity
+    np.testing.assert_array_equal(gradients["kernel 3 of ones, stride 2, padding 1"]["interior_values"], [1, 2, 4])
+    # kernel 4 stride 2: every interior pixel is read by 2 x 2 taps
+    np.testing.assert_array_equal(gradients["kernel 4 of ones, stride 2, padding 1"]["interior_values"], [4])
+    random = gradients["kernel 4, N(0, 0.02) weights"]
+    assert random["parity_spread"] < 1e-12  # one value per parity: a repeating 2x2 pattern...
+    assert len(random["interior_values"]) == 4  # ...of four different sub-kernel sums
+
+
+def test_stride_two_size_arithmetic_from_conv2d_shapes(transposed):
+    sizes = transposed[1]["sizes"]
+    # floor((H + 2p - k) / 2) + 1, worked by hand
+    assert sizes["kernel 3, padding 1"][7] == sizes["kernel 3, padding 1"][8] == 4
+    assert sizes["kernel 4, padding 1"][7] == 3
+    assert sizes["kernel 4, padding 1"][8] == sizes["kernel 4, padding 1"][9] == 4
