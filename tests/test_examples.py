@@ -412,3 +412,47 @@ def test_stride_two_size_arithmetic_from_conv2d_shapes(transposed):
     assert sizes["kernel 3, padding 1"][7] == sizes["kernel 3, padding 1"][8] == 4
     assert sizes["kernel 4, padding 1"][7] == 3
     assert sizes["kernel 4, padding 1"][8] == sizes["kernel 4, padding 1"][9] == 4
+
+
+# ---------------------------------------------------------------------- the matrix behind "transposed"
+@pytest.fixture(scope="module")
+def conv_as_matrix(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("conv_as_matrix")
+    return folder, run_example("conv_as_matrix", folder)
+
+
+def test_conv_as_matrix_writes_its_figures(conv_as_matrix):
+    assert_pngs(conv_as_matrix[0], ["conv_as_matrix.png", "conv_transpose_zero_insertion.png"])
+
+
+def test_convolution_is_K_and_its_transpose_is_K_transposed(conv_as_matrix):
+    matrices = conv_as_matrix[1]["matrices"]
+    K = matrices["K"]
+    assert K.shape == (4, 16)
+    # row 0: the kernel 1..9 over the top-left window of a 4x4 image, one row of the image at a time
+    np.testing.assert_array_equal(K[0], [1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(K[3], np.roll(K[0], 5))  # window (1, 1) starts 1 row + 1 column later
+    np.testing.assert_allclose(matrices["conv2d(x)"], matrices["K x"], rtol=1e-12)
+    np.testing.assert_allclose(matrices["conv_transpose2d(y)"], matrices["K^T y"], rtol=1e-12)
+
+
+def test_the_backward_of_each_is_the_other(conv_as_matrix):
+    backward = conv_as_matrix[1]["backward"]
+    np.testing.assert_allclose(backward["conv2d backward"], backward["K^T g"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backward["conv2d backward"], backward["conv_transpose2d(g)"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backward["conv_transpose2d backward"], backward["K h"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backward["conv_transpose2d backward"], backward["conv2d(h)"], rtol=1e-10)
+
+
+def test_zero_insertion_equals_col2im_but_multiplies_mostly_zeros(conv_as_matrix):
+    zeros = conv_as_matrix[1]["zero_insertion"]
+    np.testing.assert_allclose(zeros["zero_insertion"], zeros["col2im"], rtol=1e-12)
+    assert zeros["zero_insertion"].shape == (7, 7)  # (3 - 1) * 2 + 3
+    # the products that are not by an inserted zero are exactly col2im's: 9 pixels x 9 taps
+    assert zeros["multiplications"] - zeros["multiplications_by_zero"] == 9 * 9
+    cost = conv_as_matrix[1]["cost"]
+    assert cost["output size"] == 14
+    # one window per output pixel instead of one patch per input pixel: (14 / 7)^2 = 4 times the work
+    assert cost["zero insertion multiplications"] == 4 * cost["col2im multiplications"]
+    # and the im2col matrix has C k^2 rows instead of O k^2: (256 / 128) * 4 = 8 times the memory
+    assert cost["zero insertion matrix entries"] == 8 * cost["col2im matrix entries"]
