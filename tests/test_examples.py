@@ -456,3 +456,41 @@ def test_zero_insertion_equals_col2im_but_multiplies_mostly_zeros(conv_as_matrix
     assert cost["zero insertion multiplications"] == 4 * cost["col2im multiplications"]
     # and the im2col matrix has C k^2 rows instead of O k^2: (256 / 128) * 4 = 8 times the memory
     assert cost["zero insertion matrix entries"] == 8 * cost["col2im matrix entries"]
+
+
+# ---------------------------------------------------------------------- animations
+@pytest.fixture(scope="module")
+def animations(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("animations")
+    return folder, run_example("animations", folder)
+
+
+@pytest.mark.parametrize("name, frames", [("conv2d_stride1", 5 * 5 + 1), ("conv2d_stride2", 3 * 3 + 1),
+                                          ("conv_transpose2d_stride1", 3 * 3 + 1),
+                                          ("conv_transpose2d_stride2", 3 * 3 + 1)])
+def test_animation_gifs_have_one_frame_per_step(animations, name, frames):
+    from PIL import Image
+
+    path = animations[0] / f"{name}.gif"
+    assert path.stat().st_size < 300 * 1024  # small enough for a docs page
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == frames  # one per window or patch, plus the result
+        gif.seek(frames - 1)
+        gif.load()
+
+
+def test_animations_end_on_the_ops_results(animations):
+    import tinygan as tg
+    import tinygan.functional as F
+
+    module, result = load_example("animations"), animations[1]
+    for stride in (1, 2):
+        expected = F.conv2d(tg.tensor(module.INPUT[None, None]), tg.tensor(module.KERNEL[None, None]),
+                            stride=stride, padding=1).data[0, 0]
+        np.testing.assert_array_equal(result[f"conv2d stride {stride}"]["output"], expected)
+        expected = F.conv_transpose2d(tg.tensor(module.SMALL_INPUT[None, None]),
+                                      tg.tensor(module.PAINT_KERNEL[None, None]), stride=stride).data[0, 0]
+        np.testing.assert_array_equal(result[f"conv_transpose2d stride {stride}"]["output"], expected)
+    # by hand: the top-left window of the padded input is [[0,0,0],[0,1,0],[0,0,3]]: only the
+    # centre tap (-1) meets a non-zero pixel (1) and the lower-right corner tap is 0, so the sum is -1
+    assert result["conv2d stride 1"]["output"][0, 0] == -1
