@@ -494,3 +494,29 @@ def test_animations_end_on_the_ops_results(animations):
     # by hand: the top-left window of the padded input is [[0,0,0],[0,1,0],[0,0,3]]: only the
     # centre tap (-1) meets a non-zero pixel (1) and the lower-right corner tap is 0, so the sum is -1
     assert result["conv2d stride 1"]["output"][0, 0] == -1
+
+
+# ---------------------------------------------------------------------- checkerboards after training
+@pytest.fixture(scope="module")
+def checkerboard_training(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkerboard_training")
+    # made tiny: 64 digits, batches of 32, 4 steps per generator, narrow networks
+    return folder, run_example("checkerboard_training", folder, "--steps", "4", "--ngf", "8", "--ndf", "8",
+                               "--limit", "64")
+
+
+def test_checkerboard_training_writes_its_figures(checkerboard_training):
+    assert_pngs(checkerboard_training[0], ["checkerboard_trained_samples.png", "checkerboard_training.png"])
+
+
+def test_checkerboard_training_compares_like_with_like(checkerboard_training):
+    result = checkerboard_training[1]
+    runs = result["runs"]
+    assert set(runs) == {"transposed", "nearest"}
+    for run in runs.values():
+        assert run["samples"].shape == (64, 1, 28, 28)  # the trainer's fixed noise: the same 64 vectors
+        np.testing.assert_array_equal(run["steps"], [0, 1, 2, 3, 4])  # measured every step, then at the end
+        assert run["final_energy"] == run["energy"][-1]
+    assert runs["transposed"]["final_energy"] > 10 * runs["nearest"]["final_energy"]
+    # a digit is smooth: less of its variance flips sign pixel to pixel than white noise's 3 / 783
+    assert result["real_energy"] < 3 / 783
