@@ -15,16 +15,16 @@ What it shows
      convolution treats every output pixel alike; there only the border differs.
      At stride 1 every interior pixel is painted equally often: its 1-2-1 overlap counts
      are a border effect, not a checkerboard.
+  4. The same in a real network: an untrained DCGAN generator built with transposed
+     convolutions against one built with nearest upsampling + convolution (same seed,
+     DCGAN initialisation).  The first has much more energy in patterns that flip sign
+     from one pixel to the next.
   5. The gradient artefact (Odena et al. 2016): the gradient of a stride-2 convolution
      with respect to its input, for a constant upstream gradient, is a transposed
      convolution of that constant -- so a discriminator built from strided convolutions
      sends checkerboard-patterned gradients into the generator.
   6. Size arithmetic: which input sizes a stride-2 convolution maps to the same output
      size (kernel 3 / padding 1: 7 and 8 -> 4; kernel 4 / padding 1: 7 -> 3, 8 and 9 -> 4).
-  4. The same in a real network: an untrained DCGAN generator built with transposed
-     convolutions against one built with nearest upsampling + convolution (same seed,
-     DCGAN initialisation).  The first has much more energy in patterns that flip sign
-     from one pixel to the next.
 
 Run:  python examples/transposed_convolution.py [--out DIR] [--samples N]
 """

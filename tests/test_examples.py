@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 def load_example(name: str):
@@ -520,3 +521,21 @@ def test_checkerboard_training_compares_like_with_like(checkerboard_training):
     assert runs["transposed"]["final_energy"] > 10 * runs["nearest"]["final_energy"]
     # a digit is smooth: less of its variance flips sign pixel to pixel than white noise's 3 / 783
     assert result["real_energy"] < 3 / 783
+
+
+# ---------------------------------------------------------------------- the docs show what they name
+def test_every_figure_the_docs_name_is_in_docs_images():
+    import re
+
+    pages = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    # the figures the examples write (a run folder's losses.png or progress.gif is not one)
+    written = "".join(path.read_text(encoding="utf-8") for path in EXAMPLES.glob("*.py"))
+    named = set()
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        named.update((page.name, name) for name in re.findall(r"images/([\w.-]+\.(?:png|gif))", text))
+        named.update((page.name, name) for name in re.findall(r"`([\w-]+\.(?:png|gif))`", text)
+                     if f'"{name}"' in written)
+    assert named, "no figure references found: the pattern is wrong"
+    missing = sorted((page, name) for page, name in named if not (ROOT / "docs" / "images" / name).is_file())
+    assert not missing, f"figures named in the docs but not in docs/images: {missing}"
