@@ -219,7 +219,8 @@ def smoothness_figure(folder, runs: dict):
         axes.grid(alpha=0.3, which="both")
     row[0].legend(fontsize=8)
     return save_figure(figure, folder, "batch_norm_smoothness.png",
-                       title=f"Steps of t = {', '.join(map(str, PROBE_DISTANCES))} down the gradient (Santurkar et al. 2018)")
+                       title=f"Steps of t = {', '.join(map(str, PROBE_DISTANCES))} down the gradient "
+                             "(Santurkar et al. 2018)")
 
 
 # ---------------------------------------------------------------------- 2b. why the raw network stalls
@@ -287,12 +288,13 @@ def why_the_raw_network_stalls(runs: dict, steps: int) -> dict:
     states = unit_states(raw["network"], held_out_features)
     target_variance = float(held_out_target.data.var())
     linear = linear_fit_loss()
-    print(f"  After training, over 1000 held-out samples, the raw network's hidden ReLUs are:")
+    print("  After training, over 1000 held-out samples, the raw network's hidden ReLUs are:")
     for layer, counts in states.items():
         print(f"    {layer}: {counts['mixed']} of 32 on for some samples and off for others, "
               f"{counts['always on']} always on, {counts['dead']} dead")
     print(f"  So the first layer is not stuck 'all on or all off': that is not the cause.  (The dead\n"
-          f"  second-layer units were killed by the first, huge steps, when the loss was ~{np.mean(raw['losses'][:3]):.0f}.)")
+          f"  second-layer units were killed by the first, huge steps, when the loss was "
+          f"~{np.mean(raw['losses'][:3]):.0f}.)")
     print(f"  Held-out loss {raw['held_out_loss']:.3f}: below the target's variance {target_variance:.3f}, but worse\n"
           f"  than the best *linear* fit of the raw features, {linear:.3f}.  The network can represent\n"
           f"  much better; the optimiser does not find it.")

@@ -17,7 +17,7 @@ Run:  python examples/checkerboard_training.py [--out DIR] [--steps N] [--ngf N]
 """
 from __future__ import annotations
 
-import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads  # noqa: F401
+import tinygan  # noqa: F401  (first: it tunes OpenBLAS's threads, which works only before NumPy loads)
 
 import sys
 
@@ -71,7 +71,8 @@ def main(argv=None) -> dict:
                              seed=args.seed, upsample=upsample)
         heading(f"upsample={upsample!r}: {UPSAMPLING[upsample]}")
         print(f"  the same as: tinygan train --limit {args.limit} --ngf {args.ngf} --ndf {args.ndf} "
-              f"--batch-size {args.batch_size} --seed {args.seed} --upsample {upsample}, stopped after {args.steps} steps")
+              f"--batch-size {args.batch_size} --seed {args.seed} --upsample {upsample}, "
+              f"stopped after {args.steps} steps")
         runs[upsample] = train_one(config, args.steps, measure_every)
         print("  checkerboard energy of G's samples at steps "
               + ", ".join(f"{step}: {energy:.4f}" for step, energy in

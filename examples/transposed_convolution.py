@@ -182,8 +182,8 @@ def gradient_artefacts(folder, seed: int = 0) -> dict:
         print_matrix(f"x.grad of sum(conv2d(x, w)), {label.replace(chr(10), ' ')}: top-left 6x6", gradient[:6, :6],
                      decimals=3)
     print("  Each input pixel's gradient is the sum of the kernel taps that read it, so it depends on the pixel's\n"
-          "  parity only: a 2x2 pattern repeated over the image.  Kernel 3 gives 1, 2, 4 (uneven overlap); a kernel of\n"
-          "  ones of size 4 gives a flat interior; random weights give four different sub-kernel sums -- a\n"
+          "  parity only: a 2x2 pattern repeated over the image.  Kernel 3 gives 1, 2, 4 (uneven overlap); a\n"
+          "  kernel of ones of size 4 gives a flat interior; random weights give four different sub-kernel sums -- a\n"
           "  checkerboard in every gradient that a strided discriminator sends to its generator.")
     figure, axes = new_figure(1, len(cases), panel_size=(3.4, 3.8))
     for panel, (label, gradient) in zip(axes[0], cases.items()):

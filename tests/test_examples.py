@@ -32,6 +32,16 @@ def run_example(name: str, folder: Path, *arguments: str) -> dict:
     return load_example(name).main([*arguments, "--out", str(folder)])
 
 
+def example_fixture(name: str, *arguments: str):
+    """A module-scoped fixture that runs examples/<name>.py once: (its --out folder, what main returned)."""
+    @pytest.fixture(scope="module")
+    def run(tmp_path_factory):
+        folder = tmp_path_factory.mktemp(name)
+        return folder, run_example(name, folder, *arguments)
+
+    return run
+
+
 def assert_pngs(folder: Path, names) -> None:
     """Every named file exists in `folder`, is not empty, and is a PNG that PIL can decode."""
     from PIL import Image
@@ -52,10 +62,7 @@ def outer(counts) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- activations
-@pytest.fixture(scope="module")
-def activations(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("activations")
-    return folder, run_example("activations", folder, "--steps", "60")
+activations = example_fixture("activations", "--steps", "60")
 
 
 def test_activations_writes_its_figures(activations):
@@ -103,10 +110,7 @@ def test_sigmoid_gradients_vanish_with_depth_but_tanh_and_relu_ones_do_not(activ
 
 
 # ---------------------------------------------------------------------- batch norm
-@pytest.fixture(scope="module")
-def batch_norm(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch_norm")
-    return folder, run_example("batch_norm", folder, "--steps", "150")
+batch_norm = example_fixture("batch_norm", "--steps", "150")
 
 
 def test_batch_norm_writes_its_figures(batch_norm):
@@ -188,10 +192,7 @@ def test_batch_norm_eval_mode_uses_the_running_estimates(batch_norm):
 
 
 # ---------------------------------------------------------------------- convolution
-@pytest.fixture(scope="module")
-def convolution(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("convolution")
-    return folder, run_example("convolution", folder)
+convolution = example_fixture("convolution")
 
 
 def test_convolution_writes_its_figures(convolution):
@@ -251,10 +252,7 @@ def test_convolution_with_three_channels_and_two_filters(convolution):
 
 
 # ---------------------------------------------------------------------- pooling and upsampling
-@pytest.fixture(scope="module")
-def pooling(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pooling_upsampling")
-    return folder, run_example("pooling_upsampling", folder)
+pooling = example_fixture("pooling_upsampling")
 
 
 def test_pooling_writes_its_figures(pooling):
@@ -294,10 +292,7 @@ def test_pooling_and_upsampling_a_real_digit(pooling):
 
 
 # ---------------------------------------------------------------------- transposed convolution
-@pytest.fixture(scope="module")
-def transposed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("transposed_convolution")
-    return folder, run_example("transposed_convolution", folder, "--samples", "16")
+transposed = example_fixture("transposed_convolution", "--samples", "16")
 
 
 def test_transposed_convolution_writes_its_figures(transposed):
@@ -348,12 +343,9 @@ def test_untrained_transposed_generator_has_the_stronger_checkerboard(transposed
 
 
 # ---------------------------------------------------------------------- DCGAN
-@pytest.fixture(scope="module")
-def dcgan(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dcgan")
-    # --quick, made tiny: 64 digits in batches of 32, 2 epochs = 4 steps, narrow networks
-    return folder, run_example("dcgan", folder, "--quick", "--limit", "64", "--epochs", "2", "--ngf", "8",
-                               "--ndf", "8", "--no-progress")
+# --quick, made tiny: 64 digits in batches of 32, 2 epochs = 4 steps, narrow networks
+dcgan = example_fixture("dcgan", "--quick", "--limit", "64", "--epochs", "2", "--ngf", "8", "--ndf", "8",
+                        "--no-progress")
 
 
 def test_dcgan_writes_its_figures_and_run_folder(dcgan):
@@ -416,10 +408,7 @@ def test_stride_two_size_arithmetic_from_conv2d_shapes(transposed):
 
 
 # ---------------------------------------------------------------------- the matrix behind "transposed"
-@pytest.fixture(scope="module")
-def conv_as_matrix(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("conv_as_matrix")
-    return folder, run_example("conv_as_matrix", folder)
+conv_as_matrix = example_fixture("conv_as_matrix")
 
 
 def test_conv_as_matrix_writes_its_figures(conv_as_matrix):
@@ -460,10 +449,7 @@ def test_zero_insertion_equals_col2im_but_multiplies_mostly_zeros(conv_as_matrix
 
 
 # ---------------------------------------------------------------------- animations
-@pytest.fixture(scope="module")
-def animations(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("animations")
-    return folder, run_example("animations", folder)
+animations = example_fixture("animations")
 
 
 @pytest.mark.parametrize("name, frames", [("conv2d_stride1", 5 * 5 + 1), ("conv2d_stride2", 3 * 3 + 1),
@@ -498,12 +484,9 @@ def test_animations_end_on_the_ops_results(animations):
 
 
 # ---------------------------------------------------------------------- checkerboards after training
-@pytest.fixture(scope="module")
-def checkerboard_training(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkerboard_training")
-    # made tiny: 64 digits, batches of 32, 4 steps per generator, narrow networks
-    return folder, run_example("checkerboard_training", folder, "--steps", "4", "--ngf", "8", "--ndf", "8",
-                               "--limit", "64")
+# made tiny: 64 digits, batches of 32, 4 steps per generator, narrow networks
+checkerboard_training = example_fixture("checkerboard_training", "--steps", "4", "--ngf", "8", "--ndf", "8",
+                                        "--limit", "64")
 
 
 def test_checkerboard_training_writes_its_figures(checkerboard_training):
