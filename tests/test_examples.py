@@ -522,3 +522,27 @@ def test_every_figure_the_docs_name_is_in_docs_images():
     assert named, "no figure references found: the pattern is wrong"
     missing = sorted((page, name) for page, name in named if not (ROOT / "docs" / "images" / name).is_file())
     assert not missing, f"figures named in the docs but not in docs/images: {missing}"
+
+
+def test_documented_training_defaults():
+    """docs/dcgan_training.md and the README: batch 64, widths 64, Adam 2e-4 / 0.5, nz 100 (the PyTorch example's)."""
+    from tinygan.train import TrainConfig
+
+    config = TrainConfig()
+    assert (config.batch_size, config.ngf, config.ndf, config.nz) == (64, 64, 64, 100)
+    assert (config.lr, config.beta1) == (2e-4, 0.5)
+    text = (ROOT / "docs" / "dcgan_training.md").read_text(encoding="utf-8")
+    assert f"({config.ngf} by default in `tinygan train`)" in text
+
+
+def test_documented_activation_backward_saves_the_input():
+    """docs/activations.md's table: ReLU and LeakyReLU save their input x, Sigmoid and Tanh their output y."""
+    import tinygan as tg
+    import tinygan.functional as F
+
+    x = tg.tensor(np.array([-2.0, 3.0]), requires_grad=True)
+    for activation, saves_input in ((F.relu, True), (lambda t: F.leaky_relu(t, 0.2), True),
+                                    (F.sigmoid, False), (F.tanh, False)):
+        y = activation(x)
+        (saved,) = y._node.ctx.saved_tensors  # what the op kept for its backward
+        np.testing.assert_array_equal(saved, x.data if saves_input else y.data)
