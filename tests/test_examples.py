@@ -546,3 +546,16 @@ def test_documented_activation_backward_saves_the_input():
         y = activation(x)
         (saved,) = y._node.ctx.saved_tensors  # what the op kept for its backward
         np.testing.assert_array_equal(saved, x.data if saves_input else y.data)
+
+
+def test_forgetting_zero_grad_sums_every_past_gradient():
+    """docs/autograd.md: without zero_grad, step t's .grad is the sum of the gradients of steps 1 to t."""
+    import tinygan as tg
+
+    rng = np.random.default_rng(0)
+    w = tg.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    batches = [rng.standard_normal((4, 2)) for _ in range(3)]
+    separately = [2 * batch.T @ (batch @ w.data) for batch in batches]  # d/dw of |batch w|^2, by hand
+    for step, batch in enumerate(batches, start=1):
+        ((tg.tensor(batch) @ w) ** 2).sum().backward()  # no zero_grad in between
+        np.testing.assert_allclose(w.grad, np.sum(separately[:step], axis=0), rtol=1e-12)
