@@ -148,7 +148,7 @@ def constant_input_patterns(folder, input_size: int = 4) -> dict:
     figure, axes = new_figure(1, len(patterns), panel_size=(3.3, 3.9))
     for panel, (label, counts) in zip(axes[0], patterns.items()):
         whole = np.all(counts == np.round(counts))
-        show_matrix(panel, counts, f"{label}\n{counts.shape[0]}x{counts.shape[1]} output", cmap="magma", vmin=0,
+        show_matrix(panel, counts, f"{label} -> {counts.shape[0]}x{counts.shape[1]}", cmap="magma", vmin=0,
                     vmax=counts.max(), decimals=0 if whole else 2)
     path = save_figure(figure, folder, "checkerboard_constant_input.png",
                        title=f"A constant {input_size}x{input_size} input: how much paint each output pixel gets")
