@@ -160,7 +160,7 @@ def train(use_batch_norm: bool, steps: int, learning_rate: float = 0.01, transfo
 
 # ---------------------------------------------------------------------- 3. the landscape along the gradient
 # How far a probe moves all the weights together (Euclidean distance in parameter space).
-# An Adam step at lr 0.01 moves each of the ~1,300 weights by up to 0.01: about 0.35 in all.
+# An Adam step at lr 0.01 moves each of the ~1,250 weights by up to 0.01: about 0.35 in all.
 PROBE_DISTANCES = (0.05, 0.1, 0.2, 0.4)
 
 
