@@ -158,69 +158,29 @@ def train(use_batch_norm: bool, steps: int, learning_rate: float = 0.01, transfo
     return result
 
 
-# ---------------------------------------------------------------------- 3. the landscape along the gradient
-# How far a probe moves all the weights together (Euclidean distance in parameter space).
-# An Adam step at lr 0.01 moves each of the ~1,250 weights by up to 0.01: about 0.35 in all.
-PROBE_DISTANCES = (0.05, 0.1, 0.2, 0.4)
-
-
-def along_the_gradient(network, features, target) -> dict:
-    """Step the weights a distance t down the gradient and see how much loss and gradient change.
-
-    Santurkar et al. (2018) measured exactly this: the variation of the loss over a range
-    of steps along the gradient, and how far the gradient moves ("gradient
-    predictiveness": if it barely changes, the step it suggests stays good).  The weights
-    and BatchNorm's running estimates are put back afterwards.
-    """
-    parameters = list(network.parameters())
-    buffers = [(module, module.running_mean.copy(), module.running_var.copy(), module.num_batches_tracked)
-               for module in network if isinstance(module, nn.BatchNorm1d)]
-    saved = [parameter.data.copy() for parameter in parameters]
-
-    def loss_and_gradient():
-        network.zero_grad()
-        loss = F.mse_loss(network(features), target)
-        loss.backward()
-        return loss.item(), np.concatenate([parameter.grad.ravel() for parameter in parameters]).astype(np.float64)
-
-    loss, gradient = loss_and_gradient()
-    norm = np.linalg.norm(gradient)
-    losses, changes = [loss], []
-    for distance in PROBE_DISTANCES:
-        offset = 0
-        for parameter, original in zip(parameters, saved):
-            step = -distance * gradient[offset:offset + original.size].reshape(original.shape) / norm
-            parameter.data[...] = original + step.astype(original.dtype)
-            offset += original.size
-        moved_loss, moved_gradient = loss_and_gradient()
-        losses.append(moved_loss)
-        changes.append(np.linalg.norm(moved_gradient - gradient) / distance)
-    for parameter, original in zip(parameters, saved):
-        parameter.data[...] = original
-    for module, mean, var, count in buffers:
-        module.running_mean[...], module.running_var[...], module.num_batches_tracked = mean, var, count
-    network.zero_grad()
-    return {"loss": loss, "loss_range": max(losses) - min(losses), "gradient_change_per_distance": max(changes),
-            "gradient_norm": norm}
-
-
-def smoothness_figure(folder, runs: dict):
-    figure, (row,) = new_figure(1, 2, panel_size=(4.4, 3.4))
-    for label, colour in (("without BatchNorm", "tab:gray"), ("with BatchNorm1d", "tab:blue")):
-        run = runs[label]
-        steps, probes = run["probe_steps"], run["probes"]
-        row[0].plot(steps, probes["loss_range"], color=colour, marker=".", label=label)
-        row[1].plot(steps, probes["gradient_change_per_distance"], color=colour, marker=".", label=label)
-    row[0].set(title="loss variation along the gradient\nmax - min of the loss over the probe",
-               xlabel="training step", yscale="log")
-    row[1].set(title="gradient change per unit step\nmax |g(w - t g/|g|) - g(w)| / t",
-               xlabel="training step", yscale="log")
-    for axes in row:
+def with_and_without(folder, steps: int):
+    runs = {label: train(use_batch_norm, steps, probe_every=max(1, steps // 15)) for label, use_batch_norm in
+            (("without BatchNorm", False), ("with BatchNorm1d", True))}
+    figure, (row,) = new_figure(1, 2, panel_size=(4.2, 3.2), sharey=True)
+    window = 20
+    for axes, (label, run), colour in zip(row, runs.items(), ("tab:gray", "tab:blue")):
+        losses = run["losses"]
+        axes.plot(losses, color=colour, alpha=0.35, linewidth=0.8)
+        axes.plot(moving_average(losses, window), color=colour)
+        axes.set(title=f"{label}\nheld-out loss (eval mode) {run['held_out_loss']:.3f}", xlabel="step",
+                 yscale="log")
         axes.grid(alpha=0.3, which="both")
-    row[0].legend(fontsize=8)
-    return save_figure(figure, folder, "batch_norm_smoothness.png",
-                       title=f"Steps of t = {', '.join(map(str, PROBE_DISTANCES))} down the gradient "
-                             "(Santurkar et al. 2018)")
+    row[0].set_ylabel(f"MSE loss (raw and {window}-step average)")
+    path = save_figure(figure, folder, "batch_norm_training.png",
+                       title="Same network, same data (features: mean 50, std 1 to 100), Adam lr=0.01")
+    for label, run in runs.items():
+        losses = run["losses"]
+        print(f"  {label:18s} training loss, first {window} steps {np.mean(losses[:window]):7.3f}, "
+              f"last {window} {np.mean(losses[-window:]):.3f};  held-out (eval mode) {run['held_out_loss']:.3f}")
+    refreshed = runs["with BatchNorm1d"]["held_out_loss_refreshed"]
+    print(f"  The running estimates lag weights that were still changing: after 50 forward passes with the\n"
+          f"  final weights (no updates) the held-out loss with BatchNorm1d is {refreshed:.3f}.")
+    return runs, path
 
 
 # ---------------------------------------------------------------------- 2b. why the raw network stalls
@@ -319,32 +279,72 @@ def why_the_raw_network_stalls(runs: dict, steps: int) -> dict:
             "inputs": variants, "shift_invariance": invariance}
 
 
-def with_and_without(folder, steps: int):
-    runs = {label: train(use_batch_norm, steps, probe_every=max(1, steps // 15)) for label, use_batch_norm in
-            (("without BatchNorm", False), ("with BatchNorm1d", True))}
-    figure, (row,) = new_figure(1, 2, panel_size=(4.2, 3.2), sharey=True)
-    window = 20
-    for axes, (label, run), colour in zip(row, runs.items(), ("tab:gray", "tab:blue")):
-        losses = run["losses"]
-        axes.plot(losses, color=colour, alpha=0.35, linewidth=0.8)
-        axes.plot(moving_average(losses, window), color=colour)
-        axes.set(title=f"{label}\nheld-out loss (eval mode) {run['held_out_loss']:.3f}", xlabel="step",
-                 yscale="log")
+# ---------------------------------------------------------------------- 3. the landscape along the gradient
+# How far a probe moves all the weights together (Euclidean distance in parameter space).
+# An Adam step at lr 0.01 moves each of the ~1,250 weights by up to 0.01: about 0.35 in all.
+PROBE_DISTANCES = (0.05, 0.1, 0.2, 0.4)
+
+
+def along_the_gradient(network, features, target) -> dict:
+    """Step the weights a distance t down the gradient and see how much loss and gradient change.
+
+    Santurkar et al. (2018) measured exactly this: the variation of the loss over a range
+    of steps along the gradient, and how far the gradient moves ("gradient
+    predictiveness": if it barely changes, the step it suggests stays good).  The weights
+    and BatchNorm's running estimates are put back afterwards.
+    """
+    parameters = list(network.parameters())
+    buffers = [(module, module.running_mean.copy(), module.running_var.copy(), module.num_batches_tracked)
+               for module in network if isinstance(module, nn.BatchNorm1d)]
+    saved = [parameter.data.copy() for parameter in parameters]
+
+    def loss_and_gradient():
+        network.zero_grad()
+        loss = F.mse_loss(network(features), target)
+        loss.backward()
+        return loss.item(), np.concatenate([parameter.grad.ravel() for parameter in parameters]).astype(np.float64)
+
+    loss, gradient = loss_and_gradient()
+    norm = np.linalg.norm(gradient)
+    losses, changes = [loss], []
+    for distance in PROBE_DISTANCES:
+        offset = 0
+        for parameter, original in zip(parameters, saved):
+            step = -distance * gradient[offset:offset + original.size].reshape(original.shape) / norm
+            parameter.data[...] = original + step.astype(original.dtype)
+            offset += original.size
+        moved_loss, moved_gradient = loss_and_gradient()
+        losses.append(moved_loss)
+        changes.append(np.linalg.norm(moved_gradient - gradient) / distance)
+    for parameter, original in zip(parameters, saved):
+        parameter.data[...] = original
+    for module, mean, var, count in buffers:
+        module.running_mean[...], module.running_var[...], module.num_batches_tracked = mean, var, count
+    network.zero_grad()
+    return {"loss": loss, "loss_range": max(losses) - min(losses), "gradient_change_per_distance": max(changes),
+            "gradient_norm": norm}
+
+
+def smoothness_figure(folder, runs: dict):
+    figure, (row,) = new_figure(1, 2, panel_size=(4.4, 3.4))
+    for label, colour in (("without BatchNorm", "tab:gray"), ("with BatchNorm1d", "tab:blue")):
+        run = runs[label]
+        steps, probes = run["probe_steps"], run["probes"]
+        row[0].plot(steps, probes["loss_range"], color=colour, marker=".", label=label)
+        row[1].plot(steps, probes["gradient_change_per_distance"], color=colour, marker=".", label=label)
+    row[0].set(title="loss variation along the gradient\nmax - min of the loss over the probe",
+               xlabel="training step", yscale="log")
+    row[1].set(title="gradient change per unit step\nmax |g(w - t g/|g|) - g(w)| / t",
+               xlabel="training step", yscale="log")
+    for axes in row:
         axes.grid(alpha=0.3, which="both")
-    row[0].set_ylabel(f"MSE loss (raw and {window}-step average)")
-    path = save_figure(figure, folder, "batch_norm_training.png",
-                       title="Same network, same data (features: mean 50, std 1 to 100), Adam lr=0.01")
-    for label, run in runs.items():
-        losses = run["losses"]
-        print(f"  {label:18s} training loss, first {window} steps {np.mean(losses[:window]):7.3f}, "
-              f"last {window} {np.mean(losses[-window:]):.3f};  held-out (eval mode) {run['held_out_loss']:.3f}")
-    refreshed = runs["with BatchNorm1d"]["held_out_loss_refreshed"]
-    print(f"  The running estimates lag weights that were still changing: after 50 forward passes with the\n"
-          f"  final weights (no updates) the held-out loss with BatchNorm1d is {refreshed:.3f}.")
-    return runs, path
+    row[0].legend(fontsize=8)
+    return save_figure(figure, folder, "batch_norm_smoothness.png",
+                       title=f"Steps of t = {', '.join(map(str, PROBE_DISTANCES))} down the gradient "
+                             "(Santurkar et al. 2018)")
 
 
-# ---------------------------------------------------------------------- 3. train and eval modes
+# ---------------------------------------------------------------------- 4. train and eval modes
 def first_update(batch_size: int = 32) -> dict:
     """One training step of a fresh layer, and the update rule it must have followed."""
     features, _ = shifted_batch(np.random.default_rng(3), batch_size)

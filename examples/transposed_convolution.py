@@ -155,6 +155,48 @@ def constant_input_patterns(folder, input_size: int = 4) -> dict:
     return {label.split("\n")[0]: counts for label, counts in patterns.items()}, path
 
 
+# ---------------------------------------------------------------------- 4. untrained generators
+def checkerboard_energy(images: np.ndarray) -> float:
+    """The share of the images' variance in the three patterns that flip sign every pixel.
+
+    The patterns are (-1)^row, (-1)^column and (-1)^(row + column).  For white noise the
+    share is about 3 / (number of pixels); a smooth image has almost none.
+    """
+    images = images.reshape(len(images), images.shape[-2], images.shape[-1]).astype(np.float64)
+    rows, columns = np.indices(images.shape[1:])
+    flips = [(-1.0) ** rows, (-1.0) ** columns, (-1.0) ** (rows + columns)]
+    centred = images - images.mean(axis=(1, 2), keepdims=True)
+    pixels = images.shape[1] * images.shape[2]
+    # By Parseval: a unit pattern p carries (sum x*p)^2 / pixels of the sum of squares.
+    in_patterns = sum((centred * flip).sum(axis=(1, 2)) ** 2 for flip in flips) / pixels
+    return float(in_patterns.sum() / (centred ** 2).sum())
+
+
+def untrained_generators(folder, samples: int, seed: int = 0) -> dict:
+    results = {}
+    for upsample in ("transposed", "nearest"):
+        tg.manual_seed(seed)  # the same random numbers for both generators
+        generator = Generator(upsample=upsample)
+        generator.apply(weights_init)
+        noise = tg.randn(samples, generator.nz, 1, 1)
+        with tg.no_grad():  # training mode: BatchNorm uses the batch, as in the first training step
+            images = generator(noise).data
+        results[upsample] = {"images": images, "checkerboard_energy": checkerboard_energy(images),
+                             "mean": float(images.mean()), "std": float(images.std())}
+        print(f"  Generator(upsample={upsample!r:13s}) output mean {images.mean():+.3f}, std {images.std():.3f}; "
+              f"checkerboard energy {results[upsample]['checkerboard_energy']:.4f}")
+    print(f"  (white noise would give about {3 / (28 * 28 - 1):.4f})")
+
+    figure, axes = new_figure(1, 2, panel_size=(4.2, 4.5))
+    for panel, (upsample, result) in zip(axes[0], results.items()):
+        grid = make_grid(result["images"][:9], nrow=3, padding=1, pad_value=1.0)[0]
+        name = "ConvTranspose2d(4, stride 2)" if upsample == "transposed" else "Upsample(nearest) + Conv2d(3)"
+        show_image(panel, grid, f"{name}\ncheckerboard energy {result['checkerboard_energy']:.4f}", vmin=-1, vmax=1)
+    path = save_figure(figure, folder, "untrained_generators.png",
+                       title="Untrained DCGAN generators, same seed, DCGAN init")
+    return results, path
+
+
 # ---------------------------------------------------------------------- 5. the gradient artefact
 def input_gradient(kernel, stride: int, padding: int, input_size: int = 16) -> np.ndarray:
     """x.grad of sum(conv2d(x, kernel)): the gradient a constant upstream gradient sends back."""
@@ -210,48 +252,6 @@ def size_arithmetic() -> dict:
     print("  A stride-2 convolution maps two input sizes to each output size; which two depends on kernel and\n"
           "  padding.  Its transpose must pick one: output_padding 0 gives the smaller, 1 the larger.")
     return results
-
-
-# ---------------------------------------------------------------------- 4. untrained generators
-def checkerboard_energy(images: np.ndarray) -> float:
-    """The share of the images' variance in the three patterns that flip sign every pixel.
-
-    The patterns are (-1)^row, (-1)^column and (-1)^(row + column).  For white noise the
-    share is about 3 / (number of pixels); a smooth image has almost none.
-    """
-    images = images.reshape(len(images), images.shape[-2], images.shape[-1]).astype(np.float64)
-    rows, columns = np.indices(images.shape[1:])
-    flips = [(-1.0) ** rows, (-1.0) ** columns, (-1.0) ** (rows + columns)]
-    centred = images - images.mean(axis=(1, 2), keepdims=True)
-    pixels = images.shape[1] * images.shape[2]
-    # By Parseval: a unit pattern p carries (sum x*p)^2 / pixels of the sum of squares.
-    in_patterns = sum((centred * flip).sum(axis=(1, 2)) ** 2 for flip in flips) / pixels
-    return float(in_patterns.sum() / (centred ** 2).sum())
-
-
-def untrained_generators(folder, samples: int, seed: int = 0) -> dict:
-    results = {}
-    for upsample in ("transposed", "nearest"):
-        tg.manual_seed(seed)  # the same random numbers for both generators
-        generator = Generator(upsample=upsample)
-        generator.apply(weights_init)
-        noise = tg.randn(samples, generator.nz, 1, 1)
-        with tg.no_grad():  # training mode: BatchNorm uses the batch, as in the first training step
-            images = generator(noise).data
-        results[upsample] = {"images": images, "checkerboard_energy": checkerboard_energy(images),
-                             "mean": float(images.mean()), "std": float(images.std())}
-        print(f"  Generator(upsample={upsample!r:13s}) output mean {images.mean():+.3f}, std {images.std():.3f}; "
-              f"checkerboard energy {results[upsample]['checkerboard_energy']:.4f}")
-    print(f"  (white noise would give about {3 / (28 * 28 - 1):.4f})")
-
-    figure, axes = new_figure(1, 2, panel_size=(4.2, 4.5))
-    for panel, (upsample, result) in zip(axes[0], results.items()):
-        grid = make_grid(result["images"][:9], nrow=3, padding=1, pad_value=1.0)[0]
-        name = "ConvTranspose2d(4, stride 2)" if upsample == "transposed" else "Upsample(nearest) + Conv2d(3)"
-        show_image(panel, grid, f"{name}\ncheckerboard energy {result['checkerboard_energy']:.4f}", vmin=-1, vmax=1)
-    path = save_figure(figure, folder, "untrained_generators.png",
-                       title="Untrained DCGAN generators, same seed, DCGAN init")
-    return results, path
 
 
 def main(argv=None) -> dict:
