@@ -49,14 +49,21 @@ def value_and_derivative(activation, z: np.ndarray):
     return outputs.data.copy(), inputs.grad.copy()
 
 
+# ReLU and LeakyReLU coincide for z > 0: ReLU is drawn wide and solid underneath, the leaky
+# ones dashed and dotted on top, so all three stay visible where they agree.
+LINE_STYLES = {"relu": {"linewidth": 4, "alpha": 0.6}, "leaky_relu_0.1": {"linestyle": "--"},
+               "leaky_relu_0.2": {"linestyle": ":", "linewidth": 2}}
+
+
 def plot_curves(folder):
     z = np.linspace(-5, 5, 401, dtype=np.float64)
     figure, (row,) = new_figure(1, 2, panel_size=(4.6, 3.4))
     values_axes, derivative_axes = row
     for name, (label, activation) in ACTIVATIONS.items():
         values, derivatives = value_and_derivative(activation, z)
-        values_axes.plot(z, values, color=COLOURS[name], label=label)
-        derivative_axes.plot(z, derivatives, color=COLOURS[name], label=label)
+        style = LINE_STYLES.get(name, {})
+        values_axes.plot(z, values, color=COLOURS[name], label=label, **style)
+        derivative_axes.plot(z, derivatives, color=COLOURS[name], label=label, **style)
     values_axes.set(title="g(z)", xlabel="z", ylim=(-1.5, 3))
     derivative_axes.set(title="g'(z), from tinygan's backward", xlabel="z", ylim=(-0.1, 1.1))
     for axes in row:

@@ -4,9 +4,18 @@ What it shows
   1. Per-channel statistics before and after a BatchNorm1d: four features that all have
      mean 50 but standard deviations 1, 5, 20 and 100 come out with mean 0 and std 1.
   2. Training the same small network with and without BatchNorm1d on those raw features.
-     Without it the first layer sees numbers in the hundreds, its ReLUs are all on or all
-     off for a whole batch, and the loss stalls; with it the same optimiser learns.
-  3. Training mode versus evaluation mode.  In training the layer uses the batch's own
+     Without it the loss stalls, and the example finds out why.  Not the ReLUs: almost
+     every first-layer unit is on for some samples and off for others.  The cause is the
+     offset the features share: at mean 50 and standard deviations 1 to 100 every input
+     column is almost parallel to the constant one, so the first layer's problem is
+     ill-conditioned (condition number ~2e4 even after rescaling each column, which is
+     all a per-weight step size such as Adam's can undo).  Centring the inputs alone fixes
+     it, rescaling them alone does not; a BatchNorm after the first Linear removes the
+     offset from the forward pass and from the gradient.
+  3. Why batch norm helps, in today's terms (Santurkar et al. 2018): along the gradient
+     direction the loss and its gradient change far less with BatchNorm than without --
+     the landscape is smoother, so a step of the size taken is predictable.
+  4. Training mode versus evaluation mode.  In training the layer uses the batch's own
      mean and variance and updates running estimates,
          running = (1 - momentum) * running + momentum * batch statistic   (momentum = 0.1),
      with the *unbiased* variance.  In evaluation it uses those running estimates, so a
@@ -84,12 +93,12 @@ def small_network(use_batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def held_out_loss(network) -> float:
+def held_out_loss(network, transform=lambda x: x) -> float:
     """MSE on 1000 fresh samples, the network in evaluation mode (BatchNorm uses running estimates)."""
     network.eval()
     with tg.no_grad():
         features, target = shifted_batch(np.random.default_rng(2), 1000)
-        loss = F.mse_loss(network(features), target).item()
+        loss = F.mse_loss(network(transformed(features, transform)), target).item()
     network.train()
     return loss
 
@@ -101,34 +110,56 @@ def refresh_running_estimates(network, rng, passes: int = 50) -> None:
             network(shifted_batch(rng, 64)[0])
 
 
-def train(use_batch_norm: bool, steps: int, learning_rate: float = 0.01) -> dict:
+# The inputs the raw network is also tried on, to find what makes it stall.  Each is a
+# fixed function of the raw features (the true mean 50 and stds, no batch statistics).
+INPUT_TRANSFORMS = {
+    "raw": lambda x: x,
+    "scaled only (x / std)": lambda x: x / FEATURE_STDS,
+    "centred only (x - 50)": lambda x: x - FEATURE_MEAN,
+    "standardised ((x - 50) / std)": lambda x: (x - FEATURE_MEAN) / FEATURE_STDS,
+}
+
+
+def transformed(features, transform) -> tg.Tensor:
+    return tg.tensor(np.asarray(transform(features.data), dtype=np.float32))
+
+
+def train(use_batch_norm: bool, steps: int, learning_rate: float = 0.01, transform=INPUT_TRANSFORMS["raw"],
+          probe_every: int = 0) -> dict:
     """Adam on fresh batches of 64: the per-step losses and the held-out loss (eval mode).
 
     The running estimates are averages over the last ~10 batches, and those batches went
     through *older* weights.  While the weights still move, the estimates lag behind them,
     so the held-out loss is measured twice: right after training, and again after the
-    estimates were refreshed with the final weights.
+    estimates were refreshed with the final weights.  With `probe_every`, the loss
+    landscape along the gradient is measured every that many steps (`along_the_gradient`).
     """
     rng = np.random.default_rng(1)  # the same batches for both networks
     network = small_network(use_batch_norm)
     optimizer = Adam(network.parameters(), lr=learning_rate)
-    losses = []
-    for _ in range(steps):
+    losses, probes = [], []
+    for step in range(steps):
         features, target = shifted_batch(rng, 64)
+        features = transformed(features, transform)
+        if probe_every and step % probe_every == 0:
+            probes.append(along_the_gradient(network, features, target))
         optimizer.zero_grad()
         loss = F.mse_loss(network(features), target)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    result = {"losses": losses, "held_out_loss": held_out_loss(network)}
+    result = {"losses": losses, "held_out_loss": held_out_loss(network, transform), "network": network}
+    if probes:
+        result["probes"] = {key: np.array([probe[key] for probe in probes]) for key in probes[0]}
+        result["probe_steps"] = np.arange(0, steps, probe_every)
     if use_batch_norm:
         refresh_running_estimates(network, rng)
-        result["held_out_loss_refreshed"] = held_out_loss(network)
+        result["held_out_loss_refreshed"] = held_out_loss(network, transform)
     return result
 
 
 def with_and_without(folder, steps: int):
-    runs = {label: train(use_batch_norm, steps) for label, use_batch_norm in
+    runs = {label: train(use_batch_norm, steps, probe_every=max(1, steps // 15)) for label, use_batch_norm in
             (("without BatchNorm", False), ("with BatchNorm1d", True))}
     figure, (row,) = new_figure(1, 2, panel_size=(4.2, 3.2), sharey=True)
     window = 20
@@ -152,7 +183,168 @@ def with_and_without(folder, steps: int):
     return runs, path
 
 
-# ---------------------------------------------------------------------- 3. train and eval modes
+# ---------------------------------------------------------------------- 2b. why the raw network stalls
+def unit_states(network, features) -> dict:
+    """Per hidden ReLU over a batch: on for every sample, off for every one (dead), or mixed."""
+    states = {}
+    activations = features
+    with tg.no_grad():
+        for layer in network:
+            activations = layer(activations)
+            if isinstance(layer, nn.ReLU):
+                on = activations.data > 0
+                states[f"layer {len(states) + 1}"] = {"mixed": int(np.sum(on.any(0) & ~on.all(0))),
+                                                      "always on": int(np.sum(on.all(0))),
+                                                      "dead": int(np.sum(~on.any(0)))}
+    return states
+
+
+def linear_fit_loss() -> float:
+    """The held-out MSE of the best affine function of the raw features (least squares)."""
+    features, target = shifted_batch(np.random.default_rng(6), 5000)
+    design = np.c_[features.data.astype(np.float64), np.ones(len(target.data))]
+    coefficients, *_ = np.linalg.lstsq(design, target.data.astype(np.float64), rcond=None)
+    features, target = shifted_batch(np.random.default_rng(2), 1000)  # the held-out batch
+    fitted = np.c_[features.data.astype(np.float64), np.ones(len(target.data))] @ coefficients
+    return float(np.mean((fitted - target.data) ** 2))
+
+
+def conditioning(transform, samples: int = 20000) -> float:
+    """Condition number of the first layer's input second moments E[u u^T], u = (inputs, 1).
+
+    Each column is first rescaled to unit root-mean-square: a per-weight step size (Adam's)
+    can undo that much, so what remains is what no such optimiser can fix.  A Linear
+    layer's curvature in its weights is E[u u^T] times a positive factor per output.
+    """
+    features, _ = shifted_batch(np.random.default_rng(7), samples)
+    inputs = np.asarray(transform(features.data), dtype=np.float64)
+    u = np.c_[inputs, np.ones(samples)]
+    moments = u.T @ u / samples
+    scale = np.sqrt(np.diag(moments))
+    return float(np.linalg.cond(moments / np.outer(scale, scale)))
+
+
+def shift_invariance(shift: float = FEATURE_MEAN) -> dict:
+    """Loss and first-layer weight gradient for inputs x and x - shift, with and without BatchNorm."""
+    features, target = shifted_batch(np.random.default_rng(8), 64)
+    result = {}
+    for label, use_batch_norm in (("without BatchNorm", False), ("with BatchNorm1d", True)):
+        network = small_network(use_batch_norm)
+        runs = []
+        for inputs in (features.data, features.data - shift):
+            network.zero_grad()
+            loss = F.mse_loss(network(tg.tensor(inputs)), target)
+            loss.backward()
+            runs.append((loss.item(), network[0].weight.grad.copy()))
+        (loss_a, grad_a), (loss_b, grad_b) = runs
+        result[label] = {"loss": (loss_a, loss_b),
+                         "gradient_change": float(np.abs(grad_a - grad_b).max() / np.abs(grad_a).max())}
+    return result
+
+
+def why_the_raw_network_stalls(runs: dict, steps: int) -> dict:
+    raw = runs["without BatchNorm"]
+    held_out_features, held_out_target = shifted_batch(np.random.default_rng(2), 1000)
+    states = unit_states(raw["network"], held_out_features)
+    target_variance = float(held_out_target.data.var())
+    linear = linear_fit_loss()
+    print("  After training, over 1000 held-out samples, the raw network's hidden ReLUs are:")
+    for layer, counts in states.items():
+        print(f"    {layer}: {counts['mixed']} of 32 on for some samples and off for others, "
+              f"{counts['always on']} always on, {counts['dead']} dead")
+    print(f"  So the first layer is not stuck 'all on or all off': that is not the cause.  (The dead\n"
+          f"  second-layer units were killed by the first, huge steps, when the loss was "
+          f"~{np.mean(raw['losses'][:3]):.0f}.)")
+    print(f"  Held-out loss {raw['held_out_loss']:.3f}: below the target's variance {target_variance:.3f}, but worse\n"
+          f"  than the best *linear* fit of the raw features, {linear:.3f}.  The network can represent\n"
+          f"  much better; the optimiser does not find it.")
+    print("  The same network, no BatchNorm, trained on fixed transformations of the inputs:")
+    variants = {}
+    for name, transform in INPUT_TRANSFORMS.items():
+        run = raw if name == "raw" else train(False, steps, transform=transform)
+        variants[name] = {"held_out_loss": run["held_out_loss"], "condition_number": conditioning(transform)}
+        print(f"    {name:30s} held-out loss {run['held_out_loss']:6.3f};  condition number of the first layer's\n"
+              f"    {'':30s} inputs after per-column rescaling {variants[name]['condition_number']:9.3g}")
+    print("  Centring alone fixes it; scaling alone does not.  The shared offset makes every input column\n"
+          "  nearly parallel to the constant one (for feature 0: 50 / sqrt(50^2 + 1) = 0.9998), so moving a\n"
+          "  weight mostly shifts every sample's pre-activation alike; the differences between samples, which\n"
+          "  carry the target, are a small correction.  No per-weight step size undoes that.")
+    invariance = shift_invariance()
+    for label, values in invariance.items():
+        print(f"  {label:18s} inputs x and x - 50: loss {values['loss'][0]:.4f} vs {values['loss'][1]:.4f}, "
+              f"first-layer gradient changes by {100 * values['gradient_change']:.3g}% of its largest entry")
+    print("  BatchNorm after the first Linear subtracts each unit's batch mean, offset included, so the\n"
+          "  network (and its gradient, which has zero mean over the batch) cannot see the shift at all.")
+    return {"unit_states": states, "target_variance": target_variance, "linear_fit_loss": linear,
+            "inputs": variants, "shift_invariance": invariance}
+
+
+# ---------------------------------------------------------------------- 3. the landscape along the gradient
+# How far a probe moves all the weights together (Euclidean distance in parameter space).
+# An Adam step at lr 0.01 moves each of the ~1,250 weights by up to 0.01: about 0.35 in all.
+PROBE_DISTANCES = (0.05, 0.1, 0.2, 0.4)
+
+
+def along_the_gradient(network, features, target) -> dict:
+    """Step the weights a distance t down the gradient and see how much loss and gradient change.
+
+    Santurkar et al. (2018) measured exactly this: the variation of the loss over a range
+    of steps along the gradient, and how far the gradient moves ("gradient
+    predictiveness": if it barely changes, the step it suggests stays good).  The weights
+    and BatchNorm's running estimates are put back afterwards.
+    """
+    parameters = list(network.parameters())
+    buffers = [(module, module.running_mean.copy(), module.running_var.copy(), module.num_batches_tracked)
+               for module in network if isinstance(module, nn.BatchNorm1d)]
+    saved = [parameter.data.copy() for parameter in parameters]
+
+    def loss_and_gradient():
+        network.zero_grad()
+        loss = F.mse_loss(network(features), target)
+        loss.backward()
+        return loss.item(), np.concatenate([parameter.grad.ravel() for parameter in parameters]).astype(np.float64)
+
+    loss, gradient = loss_and_gradient()
+    norm = np.linalg.norm(gradient)
+    losses, changes = [loss], []
+    for distance in PROBE_DISTANCES:
+        offset = 0
+        for parameter, original in zip(parameters, saved):
+            step = -distance * gradient[offset:offset + original.size].reshape(original.shape) / norm
+            parameter.data[...] = original + step.astype(original.dtype)
+            offset += original.size
+        moved_loss, moved_gradient = loss_and_gradient()
+        losses.append(moved_loss)
+        changes.append(np.linalg.norm(moved_gradient - gradient) / distance)
+    for parameter, original in zip(parameters, saved):
+        parameter.data[...] = original
+    for module, mean, var, count in buffers:
+        module.running_mean[...], module.running_var[...], module.num_batches_tracked = mean, var, count
+    network.zero_grad()
+    return {"loss": loss, "loss_range": max(losses) - min(losses), "gradient_change_per_distance": max(changes),
+            "gradient_norm": norm}
+
+
+def smoothness_figure(folder, runs: dict):
+    figure, (row,) = new_figure(1, 2, panel_size=(4.4, 3.4))
+    for label, colour in (("without BatchNorm", "tab:gray"), ("with BatchNorm1d", "tab:blue")):
+        run = runs[label]
+        steps, probes = run["probe_steps"], run["probes"]
+        row[0].plot(steps, probes["loss_range"], color=colour, marker=".", label=label)
+        row[1].plot(steps, probes["gradient_change_per_distance"], color=colour, marker=".", label=label)
+    row[0].set(title="loss variation along the gradient\nmax - min of the loss over the probe",
+               xlabel="training step", yscale="log")
+    row[1].set(title="gradient change per unit step\nmax |g(w - t g/|g|) - g(w)| / t",
+               xlabel="training step", yscale="log")
+    for axes in row:
+        axes.grid(alpha=0.3, which="both")
+    row[0].legend(fontsize=8)
+    return save_figure(figure, folder, "batch_norm_smoothness.png",
+                       title=f"Steps of t = {', '.join(map(str, PROBE_DISTANCES))} down the gradient "
+                             "(Santurkar et al. 2018)")
+
+
+# ---------------------------------------------------------------------- 4. train and eval modes
 def first_update(batch_size: int = 32) -> dict:
     """One training step of a fresh layer, and the update rule it must have followed."""
     features, _ = shifted_batch(np.random.default_rng(3), batch_size)
@@ -236,13 +428,22 @@ def main(argv=None) -> dict:
 
     heading("2. Training with and without batch normalisation")
     runs, training_path = with_and_without(folder, args.steps)
+    diagnosis = why_the_raw_network_stalls(runs, args.steps)
 
-    heading("3. Running estimates (training mode) and evaluation mode")
+    heading("3. A smoother landscape: the loss and gradient along the gradient direction")
+    smoothness = {label: {key: values for key, values in run["probes"].items()} for label, run in runs.items()}
+    for label, probes in smoothness.items():
+        print(f"  {label:18s} median over training: the loss varies by {np.median(probes['loss_range']):8.3g}, "
+              f"the gradient by {np.median(probes['gradient_change_per_distance']):8.3g} per unit of distance")
+    smoothness_path = smoothness_figure(folder, runs)
+
+    heading("4. Running estimates (training mode) and evaluation mode")
     update = first_update()
     layer, running_path = running_statistics(folder)
     modes = train_versus_eval(layer)
-    return {"statistics": stats, "training": runs, "first_update": update, "modes": modes,
-            "figures": [statistics_path, training_path, running_path]}
+    return {"statistics": stats, "training": runs, "diagnosis": diagnosis, "smoothness": smoothness,
+            "first_update": update, "modes": modes,
+            "figures": [statistics_path, training_path, smoothness_path, running_path]}
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ What it shows
      backward().  Without padding a corner is visited once and the centre many times.
   4. im2col: copy every window into a column of one matrix, and the whole convolution is
      one matrix product (weights as a row) @ (windows as columns).  That is how
-     tinygan/ops/conv.py computes it.
+     tinygan/ops/conv.py computes it.  The image here numbers its pixels 1 to 25, so
+     every window (every column) is different and can be traced back to its place.
+  5. Several channels: 3 input channels and 2 filters.  Each filter has one 3x3 slice per
+     input channel; an output number is the sum, over the three channels, of that slice
+     times that channel's window, plus the filter's bias.  Every partial sum is printed.
 
 Run:  python examples/convolution.py [--out DIR]
 """
@@ -33,6 +37,10 @@ from tinygan.kernels.im2col import im2col, output_size, reference_im2col
 # responds where brightness falls from left to right (a vertical edge).
 IMAGE = np.array([[10, 10, 10, 0, 0]] * 5, dtype=np.float64)
 EDGE_FILTER = np.array([[1, 0, -1]] * 3, dtype=np.float64)
+
+# For im2col: every pixel a different number (1 to 25, row by row), so no two windows look
+# alike.  With the edge filter each window gives  (a - (a + 2)) * 3 rows = -6.
+NUMBERED_IMAGE = np.arange(1, 26, dtype=np.float64).reshape(5, 5)
 
 # (label, stride, padding) for the variations of the worked example.
 SETTINGS = [("stride 1", 1, 0), ("stride 2", 2, 0), ("stride 1, padding 1", 1, 1),
@@ -120,29 +128,102 @@ def visit_count_maps(folder) -> dict:
 
 
 # ---------------------------------------------------------------------- 4. im2col
-def im2col_matrices(folder) -> dict:
-    """The 5x5 example as one matrix product: (1 x 9 weights) @ (9 x 9 windows) = 1 x 9 outputs."""
+def im2col_matrices(folder, image=NUMBERED_IMAGE) -> dict:
+    """A 5x5 image as one matrix product: (1 x 9 weights) @ (9 x 9 windows) = 1 x 9 outputs."""
     kernel, stride, padding, dilation = (3, 3), (1, 1), (0, 0), (1, 1)
     out_size = tuple(output_size(size, k, s, p, d)
-                     for size, k, s, p, d in zip(IMAGE.shape, kernel, stride, padding, dilation))
-    columns = reference_im2col(as_batch(IMAGE), kernel, stride, padding, dilation, out_size)
-    same_as_kernel = np.array_equal(columns, im2col(as_batch(IMAGE), kernel, stride, padding, dilation, out_size))
+                     for size, k, s, p, d in zip(image.shape, kernel, stride, padding, dilation))
+    columns = reference_im2col(as_batch(image), kernel, stride, padding, dilation, out_size)
+    same_as_kernel = np.array_equal(columns, im2col(as_batch(image), kernel, stride, padding, dilation, out_size))
     weight_row = EDGE_FILTER.reshape(1, -1)
     product = weight_row @ columns
+    print_matrix("image: pixels numbered 1 to 25", image)
     print_matrix("weight row W.reshape(1, 9)  (the filter read row by row)", weight_row)
     print_matrix("cols = im2col(image): column k is window k, read row by row", columns)
     print_matrix("W @ cols (1 x 9)", product)
-    print_matrix("reshaped to the 3x3 output", product.reshape(out_size))
+    print_matrix("reshaped to the 3x3 output (each window: 3 rows of a - (a + 2) = -6)", product.reshape(out_size))
+    print(f"  conv2d gives the same: {np.array_equal(product.reshape(out_size), convolve(image, EDGE_FILTER))}")
     print(f"  the NumPy reference im2col and the Numba kernel agree: {same_as_kernel}")
 
-    figure, axes = new_figure(3, 1, panel_size=(5.0, 1.9), gridspec_kw={"height_ratios": [1, 9, 1]})
-    show_matrix(axes[0, 0], weight_row, "weight row: the 3x3 filter flattened", cmap="coolwarm", vmin=-1.5, vmax=1.5)
-    show_matrix(axes[1, 0], columns, "cols = im2col(image): one window per column", cmap="gray")
-    show_matrix(axes[2, 0], product, "weight row @ cols = the 9 outputs (reshape to 3x3)", cmap="coolwarm",
-                vmin=-35, vmax=35)
-    path = save_figure(figure, folder, "convolution_im2col.png")
-    return {"columns": columns, "weight_row": weight_row, "product": product,
+    figure, axes = new_figure(1, 2, panel_size=(3.2, 3.2), gridspec_kw={"width_ratios": [5, 9]})
+    show_matrix(axes[0, 0], image, "image, pixels numbered", cmap="viridis")
+    axes[0, 0].add_patch(_window_outline(0, 1))  # window 1 (first row, second column) for the reader to find
+    show_matrix(axes[0, 1], columns, "cols = im2col(image): one window per column\n"
+                                     "(column 1 is the outlined window, read row by row)", cmap="viridis")
+    axes[0, 1].add_patch(_column_outline(1, 9))
+    path = save_figure(figure, folder, "convolution_im2col.png",
+                       title=f"weight row {EDGE_FILTER.reshape(-1).astype(int).tolist()} @ cols = "
+                             f"{product.reshape(-1).astype(int).tolist()}")
+    return {"image": image, "columns": columns, "weight_row": weight_row, "product": product,
             "kernel_agrees_with_reference": same_as_kernel}, path
+
+
+def _window_outline(row: int, column: int, size: int = 3):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((column - 0.5, row - 0.5), size, size, fill=False, edgecolor="red", linewidth=2)
+
+
+def _column_outline(column: int, height: int):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((column - 0.5, -0.5), 1, height, fill=False, edgecolor="red", linewidth=2)
+
+
+# ---------------------------------------------------------------------- 5. several channels
+# 3 input channels of 4x4 and 2 filters of shape (3, 3, 3): small integers, so every
+# partial sum can be checked by hand.
+CHANNELS_INPUT = np.array([
+    [[1, 2, 0, 1], [0, 1, 3, 1], [2, 0, 1, 0], [1, 1, 0, 2]],   # channel 0
+    [[0, 1, 1, 0], [2, 0, 0, 1], [1, 3, 1, 0], [0, 1, 2, 1]],   # channel 1
+    [[2, 0, 1, 2], [1, 1, 0, 0], [0, 2, 2, 1], [1, 0, 1, 3]],   # channel 2
+], dtype=np.float64)
+CHANNELS_WEIGHT = np.array([
+    [[[1, 0, -1], [1, 0, -1], [1, 0, -1]],     # filter 0: a vertical edge on channel 0,
+     [[0, 0, 0], [0, 1, 0], [0, 0, 0]],        #   the centre pixel of channel 1,
+     [[0, 0, 0], [0, 0, 0], [0, 0, 0]]],       #   and channel 2 ignored
+    [[[0, 0, 0], [0, 0, 0], [0, 0, 0]],        # filter 1: channel 0 ignored,
+     [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],     #   a horizontal edge on channel 1,
+     [[1, 1, 1], [1, 1, 1], [1, 1, 1]]],       #   the sum of channel 2's window
+], dtype=np.float64)
+CHANNELS_BIAS = np.array([1.0, -2.0])
+
+
+def several_channels(folder) -> dict:
+    """conv2d with C = 3 and O = 2: each output is a sum over channels of one window each, plus bias."""
+    x, weight, bias = CHANNELS_INPUT, CHANNELS_WEIGHT, CHANNELS_BIAS
+    output = F.conv2d(tg.tensor(x[None]), tg.tensor(weight), tg.tensor(bias)).data[0]
+    out_height, out_width = output.shape[1:]
+    # partial[o, c] is channel c's window times filter o's slice c: a 2x2 map per pair
+    partial = np.zeros((2, 3, out_height, out_width))
+    for o, c, i, j in np.ndindex(partial.shape):
+        partial[o, c, i, j] = np.sum(x[c, i:i + 3, j:j + 3] * weight[o, c])
+    by_hand = partial.sum(axis=1) + bias[:, None, None]
+    for o in range(2):
+        for i, j in np.ndindex(out_height, out_width):
+            terms = " + ".join(f"{partial[o, c, i, j]:.0f}" for c in range(3)).replace("+ -", "- ")
+            print(f"  output[{o}, {i}, {j}] = {terms}  (channels 0, 1, 2)  {'+' if bias[o] >= 0 else '-'} "
+                  f"{abs(bias[o]):.0f} (bias)  = {by_hand[o, i, j]:.0f};  conv2d: {output[o, i, j]:.0f}")
+    print(f"  weight shape {weight.shape} = (out, in, kh, kw): one 3x3 slice per (filter, input channel);\n"
+          f"  each output channel reads all {x.shape[0]} input channels.")
+
+    figure, axes = new_figure(4, 5, panel_size=(2.2, 2.2))
+    limits = {"vmin": -10, "vmax": 10}
+    for c in range(3):
+        show_matrix(axes[c, 0], x[c], f"input channel {c}", cmap="Greys", vmin=0, vmax=4)
+        for o in range(2):
+            show_matrix(axes[c, 1 + 2 * o], weight[o, c], f"filter {o}, slice {c}", cmap="coolwarm", vmin=-2, vmax=2)
+            show_matrix(axes[c, 2 + 2 * o], partial[o, c], f"channel {c} * filter {o}[{c}]", cmap="coolwarm", **limits)
+    for o in range(2):
+        show_matrix(axes[3, 2 + 2 * o], by_hand[o], f"output channel {o}\n= sum of the 3 above, bias {bias[o]:+.0f}",
+                    cmap="coolwarm", **limits)
+        axes[3, 1 + 2 * o].axis("off")
+    axes[3, 0].axis("off")
+    axes[3, 0].text(0, 0.5, "each output number:\nsum over channels c\nof window_c * slice_c,\nplus the bias",
+                    fontsize=9, va="center")
+    path = save_figure(figure, folder, "convolution_channels.png",
+                       title="3 input channels, 2 filters of shape (3, 3, 3): conv2d -> 2 output channels")
+    return {"output": output, "partial_sums": partial, "by_hand": by_hand}, path
 
 
 def main(argv=None) -> dict:
@@ -163,8 +244,11 @@ def main(argv=None) -> dict:
 
     heading("4. im2col: the convolution as one matrix product")
     matrices, im2col_path = im2col_matrices(folder)
+
+    heading("5. Three input channels, two filters")
+    channels, channels_path = several_channels(folder)
     return {"by_hand": by_hand, "outputs": outputs, "visit_counts": counts, "im2col": matrices,
-            "figures": [worked_path, counts_path, im2col_path]}
+            "channels": channels, "figures": [worked_path, counts_path, im2col_path, channels_path]}
 
 
 if __name__ == "__main__":

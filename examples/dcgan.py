@@ -5,9 +5,11 @@ What it shows
      that it is real), layer by layer, with output shapes and parameter counts.
   2. A health check before any training.  Grey or black samples after training are
      usually an initialisation or a BatchNorm-mode bug, so look first: G's untrained
-     output should spread over (-1, 1) without saturating, and D, knowing nothing yet,
-     should say about 0.5 to everything -- which makes the first losses
-     loss_D = 2 ln 2 = 1.386 and loss_G = ln 2 = 0.693.
+     output should spread over (-1, 1) without saturating, and D's verdicts should sit
+     between 0 and 1 without being sure of anything.  They are *not* all 0.5: D's last
+     layer sums 2 ndf x 7 x 7 inputs, each times an N(0, 0.02) weight, so its logits are
+     random numbers with std 0.02 sqrt(taps * mean(input^2)) -- about 0.7 for ndf = 24 --
+     and the first losses differ from loss_D = 2 ln 2 = 1.386, loss_G = ln 2 = 0.693.
   3. Training with tinygan's own loop (`tinygan.train.train`, which `tinygan train` runs):
      each step D learns to tell the real batch from G's fakes, then G learns to make D
      call its fakes real.  The run folder gets a sample grid per epoch, metrics.jsonl,
@@ -66,8 +68,23 @@ def show_architecture(config: TrainConfig) -> None:
     print(nn.summary(discriminator, (1, 1, 28, 28)))
 
 
-def health_check(config: TrainConfig, images: np.ndarray, batch: int = 64) -> dict:
-    """The untrained models' outputs: G's pixel statistics and D's verdicts (training mode, as step 1)."""
+def discriminator_logits(discriminator, images) -> tuple[np.ndarray, np.ndarray]:
+    """D's last-layer input (N, 2 ndf, 7, 7) and its logits (N,): D without the final Sigmoid."""
+    layers = list(discriminator.main)
+    with tg.no_grad():
+        last_input = nn.Sequential(*layers[:-2])(images)
+        logits = layers[-2](last_input).data.reshape(-1)
+    return last_input.data, logits
+
+
+def health_check(config: TrainConfig, images: np.ndarray, batch: int = 64, seeds: int = 10) -> dict:
+    """The untrained models' outputs: G's pixel statistics and D's verdicts (training mode, as step 1).
+
+    Why D(real) is not 0.5: D's logit for an image is  sum over taps of w * a,  with the
+    last layer's weights w ~ N(0, 0.02) and its inputs a (LeakyReLU of BatchNorm, so
+    mean(a^2) is about (1 + 0.2^2) / 2 = 0.52).  Over the random weights that sum has std
+    0.02 * sqrt(taps * mean(a^2)):  a logit of +-0.7 is a verdict of 0.33 to 0.67.
+    """
     tg.manual_seed(config.seed)
     generator, discriminator = build_models(config)
     real = tg.tensor(images[:batch].astype(np.float32)[:, None] / 127.5 - 1)  # pixels to [-1, 1], like the data
@@ -75,11 +92,30 @@ def health_check(config: TrainConfig, images: np.ndarray, batch: int = 64) -> di
         fake = generator(tg.randn(batch, config.nz, 1, 1)).data
         d_real = discriminator(real).data.mean()
         d_fake = discriminator(tg.tensor(fake)).data.mean()
+    last_input, logits = discriminator_logits(discriminator, real)
+    taps = last_input[0].size  # 2 ndf x 7 x 7 products per logit
     check = {"g_mean": float(fake.mean()), "g_std": float(fake.std()),
-             "g_saturated": float(np.mean(np.abs(fake) > 0.99)), "d_real": float(d_real), "d_fake": float(d_fake)}
+             "g_saturated": float(np.mean(np.abs(fake) > 0.99)), "d_real": float(d_real), "d_fake": float(d_fake),
+             "taps": taps, "mean_square_input": float(np.mean(last_input.astype(np.float64) ** 2)),
+             "logit_rms": float(np.sqrt(np.mean(logits.astype(np.float64) ** 2))),
+             "d_real_per_image": (float(1 / (1 + np.exp(-logits.min()))), float(1 / (1 + np.exp(-logits.max()))))}
+    check["predicted_logit_std"] = 0.02 * math.sqrt(taps * check["mean_square_input"])
+    # The same check over fresh initialisations: D(real) is a random number, different for each.
+    verdicts = []
+    for seed in range(seeds):
+        tg.manual_seed(1000 + seed)
+        _, other = build_models(config)
+        with tg.no_grad():
+            verdicts.append(float(other(real).data.mean()))
+    check["d_real_over_seeds"] = verdicts
     print(f"  G(z): mean {check['g_mean']:+.3f}, std {check['g_std']:.3f}, "
           f"saturated (|pixel| > 0.99) {100 * check['g_saturated']:.1f}%")
-    print(f"  D(real) {check['d_real']:.3f}, D(G(z)) {check['d_fake']:.3f}   (knowing nothing yet: about 0.5)")
+    print(f"  D(real) {check['d_real']:.3f}, D(G(z)) {check['d_fake']:.3f}   (batch means: not 0.5)")
+    print(f"  D's last layer: {taps} taps (2 ndf x 7 x 7), mean(input^2) {check['mean_square_input']:.3f}, so the\n"
+          f"  logits have std 0.02 sqrt({taps} x {check['mean_square_input']:.3f}) = {check['predicted_logit_std']:.2f}"
+          f" over the random weights; measured on the real batch: rms {check['logit_rms']:.2f}.\n"
+          f"  Per image D(real) runs from {check['d_real_per_image'][0]:.2f} to {check['d_real_per_image'][1]:.2f};"
+          f" its batch mean over {seeds} fresh initialisations from {min(verdicts):.2f} to {max(verdicts):.2f}.")
     return check
 
 

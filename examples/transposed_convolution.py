@@ -7,14 +7,24 @@ What it shows
      painted 4 times, the corners once.
   2. The backward of a transposed convolution with respect to its input is an ordinary
      convolution with the same filter (the two are adjoint): checked with backward().
-  3. The checkerboard artefact.  With stride 2 and a 3x3 kernel, neighbouring output
-     pixels are painted 1, 2 or 4 times -- an uneven grid even for a constant input.
-     A 4x4 kernel (the DCGAN's) overlaps evenly inside, and upsampling followed by an
-     ordinary convolution treats every output pixel alike.
+  3. The checkerboard artefact.  With stride 2 and a 3x3 kernel of ones, neighbouring
+     output pixels of a constant input are painted 1, 2 or 4 times: an uneven grid.  The
+     overlap counts are fixed, but whether a grid *shows* depends on the weights: the
+     bilinear kernel outer([.5, 1, .5]) paints a perfectly flat interior.  A 4x4 kernel
+     (the DCGAN's) overlaps evenly inside, and upsampling followed by an ordinary
+     convolution treats every output pixel alike; there only the border differs.
+     At stride 1 every interior pixel is painted equally often: its 1-2-1 overlap counts
+     are a border effect, not a checkerboard.
   4. The same in a real network: an untrained DCGAN generator built with transposed
      convolutions against one built with nearest upsampling + convolution (same seed,
      DCGAN initialisation).  The first has much more energy in patterns that flip sign
      from one pixel to the next.
+  5. The gradient artefact (Odena et al. 2016): the gradient of a stride-2 convolution
+     with respect to its input, for a constant upstream gradient, is a transposed
+     convolution of that constant -- so a discriminator built from strided convolutions
+     sends checkerboard-patterned gradients into the generator.
+  6. Size arithmetic: which input sizes a stride-2 convolution maps to the same output
+     size (kernel 3 / padding 1: 7 and 8 -> 4; kernel 4 / padding 1: 7 -> 3, 8 and 9 -> 4).
 
 Run:  python examples/transposed_convolution.py [--out DIR] [--samples N]
 """
@@ -114,25 +124,34 @@ def backward_is_a_convolution() -> dict:
 
 
 # ---------------------------------------------------------------------- 3. checkerboard on a constant input
+BILINEAR_KERNEL = np.outer([0.5, 1.0, 0.5], [0.5, 1.0, 0.5])  # kernel 3, stride 2: bilinear upsampling x2
+
+
 def constant_input_patterns(folder, input_size: int = 4) -> dict:
+    ones_input = np.ones((input_size, input_size))
     patterns = {
         "transposed, kernel 3, stride 2": overlap_counts(input_size, 3, stride=2),
+        "transposed, kernel 3, stride 2, bilinear\nweights outer([.5, 1, .5])": transposed(ones_input, BILINEAR_KERNEL,
+                                                                                          stride=2),
         "transposed, kernel 4, stride 2, padding 1\n(the DCGAN's layer)": overlap_counts(input_size, 4, stride=2,
                                                                                            padding=1),
         "nearest x2, then conv 3x3, padding 1": upsample_then_convolve_counts(input_size),
+        "transposed, kernel 3, stride 1": overlap_counts(input_size, 3, stride=1),
     }
     for label, counts in patterns.items():
         print_matrix(f"{label.replace(chr(10), ' ')}: a constant {input_size}x{input_size} input gives", counts)
-    print("  Kernel 3, stride 2 paints alternate pixels 1, 2 or 4 times all over the image: a checkerboard.\n"
-          "  Kernel 4, stride 2 (4 divisible by 2) paints every inner pixel 4 times; only the border differs,\n"
-          "  as it does for upsampling + convolution, whose border sees the zero padding.")
-    figure, axes = new_figure(1, 3, panel_size=(3.6, 3.8))
+    print("  Kernel 3, stride 2 with weights of ones paints alternate pixels 1, 2 or 4 times all over the image:\n"
+          "  a checkerboard.  The same overlap with bilinear weights gives a flat interior: whether the grid\n"
+          "  shows depends on the weights (each output parity gets its own sub-filter, and here their sums agree).\n"
+          "  Kernel 4, stride 2 (4 divisible by 2) paints every inner pixel 4 times; only the border differs, as\n"
+          "  for upsampling + convolution and for stride 1: those are border effects, not checkerboards.")
+    figure, axes = new_figure(1, len(patterns), panel_size=(3.3, 3.9))
     for panel, (label, counts) in zip(axes[0], patterns.items()):
-        show_matrix(panel, counts, f"{label}\n{counts.shape[0]}x{counts.shape[1]} output", cmap="magma", vmin=0,
-                    vmax=counts.max())
+        whole = np.all(counts == np.round(counts))
+        show_matrix(panel, counts, f"{label} -> {counts.shape[0]}x{counts.shape[1]}", cmap="magma", vmin=0,
+                    vmax=counts.max(), decimals=0 if whole else 2)
     path = save_figure(figure, folder, "checkerboard_constant_input.png",
-                       title=f"A constant {input_size}x{input_size} input, filters of ones: "
-                             "how often each pixel is painted")
+                       title=f"A constant {input_size}x{input_size} input: how much paint each output pixel gets")
     return {label.split("\n")[0]: counts for label, counts in patterns.items()}, path
 
 
@@ -178,6 +197,63 @@ def untrained_generators(folder, samples: int, seed: int = 0) -> dict:
     return results, path
 
 
+# ---------------------------------------------------------------------- 5. the gradient artefact
+def input_gradient(kernel, stride: int, padding: int, input_size: int = 16) -> np.ndarray:
+    """x.grad of sum(conv2d(x, kernel)): the gradient a constant upstream gradient sends back."""
+    x = tg.zeros(1, 1, input_size, input_size, dtype=np.float64, requires_grad=True)
+    F.conv2d(x, tg.tensor(as_batch(kernel)), stride=stride, padding=padding).sum().backward()
+    return x.grad[0, 0]
+
+
+def gradient_artefacts(folder, seed: int = 0) -> dict:
+    """A stride-2 convolution's input gradient for an upstream gradient of ones, three kernels."""
+    rng = np.random.default_rng(seed)
+    cases = {
+        "kernel 3 of ones, stride 2, padding 1": input_gradient(np.ones((3, 3)), 2, 1),
+        "kernel 4 of ones, stride 2, padding 1": input_gradient(np.ones((4, 4)), 2, 1),
+        "kernel 4, N(0, 0.02) weights,\nstride 2, padding 1 (a D layer)": input_gradient(
+            rng.normal(0, 0.02, (4, 4)), 2, 1),
+    }
+    results = {}
+    for label, gradient in cases.items():
+        interior = gradient[2:-2, 2:-2]
+        # the four parities (row even/odd, column even/odd) of the interior, each one value if the pattern repeats
+        parities = np.array([[np.ptp(interior[r::2, c::2]) for c in range(2)] for r in range(2)])
+        results[label.split("\n")[0].rstrip(",")] = {"gradient": gradient, "interior_values": np.unique(
+            np.round(interior, 12)), "parity_spread": float(parities.max())}
+        print_matrix(f"x.grad of sum(conv2d(x, w)), {label.replace(chr(10), ' ')}: top-left 6x6", gradient[:6, :6],
+                     decimals=3)
+    print("  Each input pixel's gradient is the sum of the kernel taps that read it, so it depends on the pixel's\n"
+          "  parity only: a 2x2 pattern repeated over the image.  Kernel 3 gives 1, 2, 4 (uneven overlap); a\n"
+          "  kernel of ones of size 4 gives a flat interior; random weights give four different sub-kernel sums -- a\n"
+          "  checkerboard in every gradient that a strided discriminator sends to its generator.")
+    figure, axes = new_figure(1, len(cases), panel_size=(3.4, 3.8))
+    for panel, (label, gradient) in zip(axes[0], cases.items()):
+        limit = np.abs(gradient).max()
+        show_image(panel, gradient, f"{label}\n16x16 input gradient", vmin=-limit, vmax=limit, cmap="coolwarm")
+    path = save_figure(figure, folder, "checkerboard_gradients.png",
+                       title="dL/dx of a stride-2 convolution for dL/dy = 1 everywhere")
+    return results, path
+
+
+# ---------------------------------------------------------------------- 6. size arithmetic
+def sizes_mapped(kernel: int, padding: int, stride: int = 2, sizes=range(5, 11)) -> dict:
+    """Input size -> output size of conv2d, read from the shape of a real conv2d output."""
+    return {size: F.conv2d(tg.zeros(1, 1, size, size), tg.zeros(1, 1, kernel, kernel), stride=stride,
+                           padding=padding).shape[-1] for size in sizes}
+
+
+def size_arithmetic() -> dict:
+    results = {}
+    for kernel in (3, 4):
+        mapping = sizes_mapped(kernel, padding=1)
+        results[f"kernel {kernel}, padding 1"] = mapping
+        print(f"  stride 2, kernel {kernel}, padding 1:  " + ",  ".join(f"{h} -> {o}" for h, o in mapping.items()))
+    print("  A stride-2 convolution maps two input sizes to each output size; which two depends on kernel and\n"
+          "  padding.  Its transpose must pick one: output_padding 0 gives the smaller, 1 the larger.")
+    return results
+
+
 def main(argv=None) -> dict:
     parser = example_parser("transposed_convolution", __doc__)
     parser.add_argument("--samples", type=int, default=64, help="images drawn from each generator (default 64)")
@@ -195,8 +271,15 @@ def main(argv=None) -> dict:
 
     heading("4. Untrained generators: transposed convolution vs upsampling + convolution")
     generators, generator_path = untrained_generators(folder, args.samples)
+
+    heading("5. The gradient artefact: what a strided convolution sends back")
+    gradients, gradient_path = gradient_artefacts(folder)
+
+    heading("6. Which sizes a stride-2 convolution maps to the same size")
+    sizes = size_arithmetic()
     return {"two_by_two": small, "adjoint": adjoint, "constant_input": patterns, "generators": generators,
-            "figures": [small_path, pattern_path, generator_path]}
+            "gradients": gradients, "sizes": sizes,
+            "figures": [small_path, pattern_path, generator_path, gradient_path]}
 
 
 if __name__ == "__main__":

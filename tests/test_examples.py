@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 def load_example(name: str):
@@ -29,6 +30,16 @@ def load_example(name: str):
 
 def run_example(name: str, folder: Path, *arguments: str) -> dict:
     return load_example(name).main([*arguments, "--out", str(folder)])
+
+
+def example_fixture(name: str, *arguments: str):
+    """A module-scoped fixture that runs examples/<name>.py once: (its --out folder, what main returned)."""
+    @pytest.fixture(scope="module")
+    def run(tmp_path_factory):
+        folder = tmp_path_factory.mktemp(name)
+        return folder, run_example(name, folder, *arguments)
+
+    return run
 
 
 def assert_pngs(folder: Path, names) -> None:
@@ -51,10 +62,7 @@ def outer(counts) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- activations
-@pytest.fixture(scope="module")
-def activations(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("activations")
-    return folder, run_example("activations", folder, "--steps", "60")
+activations = example_fixture("activations", "--steps", "60")
 
 
 def test_activations_writes_its_figures(activations):
@@ -102,15 +110,53 @@ def test_sigmoid_gradients_vanish_with_depth_but_tanh_and_relu_ones_do_not(activ
 
 
 # ---------------------------------------------------------------------- batch norm
-@pytest.fixture(scope="module")
-def batch_norm(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch_norm")
-    return folder, run_example("batch_norm", folder, "--steps", "150")
+batch_norm = example_fixture("batch_norm", "--steps", "150")
 
 
 def test_batch_norm_writes_its_figures(batch_norm):
     assert_pngs(batch_norm[0], ["batch_norm_statistics.png", "batch_norm_training.png",
-                                "batch_norm_running_stats.png"])
+                                "batch_norm_smoothness.png", "batch_norm_running_stats.png"])
+
+
+def test_raw_network_stalls_on_the_shared_offset_not_on_whole_batch_relus(batch_norm):
+    diagnosis = batch_norm[1]["diagnosis"]
+    first_layer = diagnosis["unit_states"]["layer 1"]
+    assert first_layer["mixed"] >= 24  # most units are on for some samples and off for others
+    assert sum(first_layer.values()) == 32
+    raw = diagnosis["inputs"]["raw"]["held_out_loss"]
+    # the stall is not "the variance of the target", and not a limit of what the network can represent
+    assert raw < 0.9 * diagnosis["target_variance"]
+    assert raw > 2 * diagnosis["linear_fit_loss"]
+    # centring alone removes it, rescaling alone does not
+    assert diagnosis["inputs"]["centred only (x - 50)"]["held_out_loss"] < 0.5 * raw
+    assert diagnosis["inputs"]["scaled only (x / std)"]["held_out_loss"] > 0.7 * raw
+    assert diagnosis["inputs"]["standardised ((x - 50) / std)"]["held_out_loss"] < 0.2 * raw
+
+
+def test_offset_makes_the_inputs_ill_conditioned():
+    conditioning = load_example("batch_norm").conditioning
+    # centred features with equal RMS: the columns (and the constant one) are orthogonal, condition 1
+    assert conditioning(lambda x: (x - 50) / np.array([1, 5, 20, 100])) == pytest.approx(1, abs=0.1)
+    # mean 50, std 1: after unit-RMS rescaling the column and the constant column have cosine
+    # c = 50 / sqrt(2501); that 2x2 block alone has eigenvalues 1 +- c, condition (1 + c) / (1 - c)
+    # (about 1e4), and a principal block's condition bounds the whole matrix's from below
+    cosine = 50 / np.sqrt(2501)
+    assert conditioning(lambda x: x) > 0.9 * (1 + cosine) / (1 - cosine)
+
+
+def test_batch_norm_network_cannot_see_a_shift_of_its_inputs(batch_norm):
+    invariance = batch_norm[1]["diagnosis"]["shift_invariance"]
+    with_bn, without = invariance["with BatchNorm1d"], invariance["without BatchNorm"]
+    assert with_bn["loss"][0] == pytest.approx(with_bn["loss"][1], rel=1e-4)
+    assert with_bn["gradient_change"] < 1e-3
+    assert without["gradient_change"] > 0.1 and without["loss"][0] != pytest.approx(without["loss"][1], rel=0.1)
+
+
+def test_batch_norm_smooths_the_loss_along_the_gradient(batch_norm):
+    smoothness = batch_norm[1]["smoothness"]
+    without, with_bn = smoothness["without BatchNorm"], smoothness["with BatchNorm1d"]
+    for key in ("loss_range", "gradient_change_per_distance"):
+        assert np.median(with_bn[key]) < 0.1 * np.median(without[key]), key
 
 
 def test_batch_norm_normalises_every_channel(batch_norm):
@@ -146,15 +192,12 @@ def test_batch_norm_eval_mode_uses_the_running_estimates(batch_norm):
 
 
 # ---------------------------------------------------------------------- convolution
-@pytest.fixture(scope="module")
-def convolution(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("convolution")
-    return folder, run_example("convolution", folder)
+convolution = example_fixture("convolution")
 
 
 def test_convolution_writes_its_figures(convolution):
     assert_pngs(convolution[0], ["convolution_worked_example.png", "convolution_visit_counts.png",
-                                 "convolution_im2col.png"])
+                                 "convolution_im2col.png", "convolution_channels.png"])
 
 
 def test_convolution_worked_example_matches_the_article(convolution):
@@ -181,19 +224,35 @@ def test_convolution_im2col_is_one_matrix_product(convolution):
     matrices = convolution[1]["im2col"]
     columns = matrices["columns"]
     assert columns.shape == (9, 9)
-    image = np.array([[10, 10, 10, 0, 0]] * 5)
+    image = np.arange(1, 26).reshape(5, 5)
+    np.testing.assert_array_equal(matrices["image"], image)
     for window in range(9):  # column k is window k (row-major over the output), read row by row
         row, column = divmod(window, 3)
         np.testing.assert_array_equal(columns[:, window], image[row:row + 3, column:column + 3].ravel())
-    np.testing.assert_array_equal(matrices["product"], [[0, 30, 30] * 3])
+    assert len({tuple(column) for column in columns.T}) == 9  # distinct pixels: no two windows alike
+    # each window's rows are (a, a + 1, a + 2): filter (1, 0, -1) gives a - (a + 2) = -2, three rows -6
+    np.testing.assert_array_equal(matrices["product"], np.full((1, 9), -6))
     assert matrices["kernel_agrees_with_reference"]
 
 
+def test_convolution_with_three_channels_and_two_filters(convolution):
+    channels = convolution[1]["channels"]
+    assert channels["output"].shape == (2, 2, 2)
+    np.testing.assert_array_equal(channels["output"], channels["by_hand"])
+    # worked by hand from the example's numbers (see docs/convolution.md):
+    # filter 0 = vertical edge on channel 0 + centre of channel 1, bias 1
+    np.testing.assert_array_equal(channels["partial_sums"][0, 0], [[-1, 1], [-1, -1]])
+    np.testing.assert_array_equal(channels["partial_sums"][0, 1], [[0, 0], [3, 1]])
+    np.testing.assert_array_equal(channels["partial_sums"][0, 2], np.zeros((2, 2)))
+    np.testing.assert_array_equal(channels["output"][0], [[0, 2], [3, 1]])
+    # filter 1 = horizontal edge on channel 1 + window sum of channel 2, bias -2
+    np.testing.assert_array_equal(channels["partial_sums"][1, 1], [[-3, -2], [-1, -3]])
+    np.testing.assert_array_equal(channels["partial_sums"][1, 2], [[9, 9], [8, 10]])
+    np.testing.assert_array_equal(channels["output"][1], [[4, 5], [5, 5]])
+
+
 # ---------------------------------------------------------------------- groups and padding='same'
-@pytest.fixture(scope="module")
-def conv_groups(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("conv_groups")
-    return folder, run_example("conv_groups", folder)
+conv_groups = example_fixture("conv_groups")
 
 
 def test_conv_groups_writes_its_figure(conv_groups):
@@ -222,10 +281,7 @@ def test_conv_groups_same_with_an_even_kernel(conv_groups):
 
 
 # ---------------------------------------------------------------------- pooling and upsampling
-@pytest.fixture(scope="module")
-def pooling(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pooling_upsampling")
-    return folder, run_example("pooling_upsampling", folder)
+pooling = example_fixture("pooling_upsampling")
 
 
 def test_pooling_writes_its_figures(pooling):
@@ -288,10 +344,7 @@ def test_ceil_mode_and_adaptive_numbers(pooling):
 
 
 # ---------------------------------------------------------------------- transposed convolution
-@pytest.fixture(scope="module")
-def transposed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("transposed_convolution")
-    return folder, run_example("transposed_convolution", folder, "--samples", "16")
+transposed = example_fixture("transposed_convolution", "--samples", "16")
 
 
 def test_transposed_convolution_writes_its_figures(transposed):
@@ -320,6 +373,15 @@ def test_checkerboard_overlap_counts(transposed):
     np.testing.assert_array_equal(patterns["transposed, kernel 4, stride 2, padding 1"],
                                   outer([1, 2, 2, 2, 2, 2, 2, 1]))
     np.testing.assert_array_equal(patterns["nearest x2, then conv 3x3, padding 1"], outer([2, 3, 3, 3, 3, 3, 3, 2]))
+    # stride 1: counts ramp up at the border only, every fully covered pixel is painted k^2 = 9 times
+    np.testing.assert_array_equal(patterns["transposed, kernel 3, stride 1"], outer([1, 2, 3, 3, 2, 1]))
+
+
+def test_the_same_uneven_overlap_is_flat_with_bilinear_weights(transposed):
+    # kernel 3, stride 2 with outer([.5, 1, .5]): along one axis a pixel under a kernel centre gets 1,
+    # one between two centres gets .5 + .5 = 1; only the outer border gets a lone 0.5
+    flat = transposed[1]["constant_input"]["transposed, kernel 3, stride 2, bilinear"]
+    np.testing.assert_allclose(flat, outer([0.5] + [1.0] * 7 + [0.5]))
 
 
 def test_untrained_transposed_generator_has_the_stronger_checkerboard(transposed):
@@ -333,12 +395,9 @@ def test_untrained_transposed_generator_has_the_stronger_checkerboard(transposed
 
 
 # ---------------------------------------------------------------------- DCGAN
-@pytest.fixture(scope="module")
-def dcgan(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dcgan")
-    # --quick, made tiny: 64 digits in batches of 32, 2 epochs = 4 steps, narrow networks
-    return folder, run_example("dcgan", folder, "--quick", "--limit", "64", "--epochs", "2", "--ngf", "8",
-                               "--ndf", "8", "--no-progress")
+# --quick, made tiny: 64 digits in batches of 32, 2 epochs = 4 steps, narrow networks
+dcgan = example_fixture("dcgan", "--quick", "--limit", "64", "--epochs", "2", "--ngf", "8", "--ndf", "8",
+                        "--no-progress")
 
 
 def test_dcgan_writes_its_figures_and_run_folder(dcgan):
@@ -363,3 +422,192 @@ def test_dcgan_health_check_at_initialisation(dcgan):
     assert abs(check["g_mean"]) < 0.3 and 0.01 < check["g_std"] < 0.9  # neither grey nor saturated
     assert check["g_saturated"] < 0.01
     assert 0.2 < check["d_real"] < 0.8 and 0.2 < check["d_fake"] < 0.8  # an untrained D is unsure
+
+
+def test_untrained_discriminator_logits_have_the_predicted_spread(dcgan):
+    check = dcgan[1]["health_check"]
+    ndf = dcgan[1]["config"].ndf
+    assert check["taps"] == 2 * ndf * 7 * 7  # the last Conv2d(2 ndf, 1, 7) reads every input once
+    # LeakyReLU(0.2) of a batch-normalised input: mean square about (1 + 0.2^2) / 2 = 0.52
+    assert 0.3 < check["mean_square_input"] < 0.7
+    assert check["predicted_logit_std"] == pytest.approx(0.02 * np.sqrt(check["taps"] * check["mean_square_input"]))
+    assert 0.4 < check["logit_rms"] / check["predicted_logit_std"] < 2.5  # one weight draw, so loosely
+    # the hand-worked number the docs quote for the quick run's ndf = 24:
+    assert 0.02 * np.sqrt(2 * 24 * 49 * 0.52) == pytest.approx(0.70, abs=0.005)
+    # a random function, not a coin: per image and per initialisation the verdicts differ
+    low, high = check["d_real_per_image"]
+    assert high - low > 0.1
+    assert max(check["d_real_over_seeds"]) - min(check["d_real_over_seeds"]) > 0.05
+
+
+def test_strided_convolution_sends_back_a_checkerboard_gradient(transposed):
+    gradients = transposed[1]["gradients"]
+    # dL/dx for dL/dy = 1 counts the taps reading each pixel: kernel 3 stride 2 -> 1, 2, 4 by parity
+    np.testing.assert_array_equal(gradients["kernel 3 of ones, stride 2, padding 1"]["interior_values"], [1, 2, 4])
+    # kernel 4 stride 2: every interior pixel is read by 2 x 2 taps
+    np.testing.assert_array_equal(gradients["kernel 4 of ones, stride 2, padding 1"]["interior_values"], [4])
+    random = gradients["kernel 4, N(0, 0.02) weights"]
+    assert random["parity_spread"] < 1e-12  # one value per parity: a repeating 2x2 pattern...
+    assert len(random["interior_values"]) == 4  # ...of four different sub-kernel sums
+
+
+def test_stride_two_size_arithmetic_from_conv2d_shapes(transposed):
+    sizes = transposed[1]["sizes"]
+    # floor((H + 2p - k) / 2) + 1, worked by hand
+    assert sizes["kernel 3, padding 1"][7] == sizes["kernel 3, padding 1"][8] == 4
+    assert sizes["kernel 4, padding 1"][7] == 3
+    assert sizes["kernel 4, padding 1"][8] == sizes["kernel 4, padding 1"][9] == 4
+
+
+# ---------------------------------------------------------------------- the matrix behind "transposed"
+conv_as_matrix = example_fixture("conv_as_matrix")
+
+
+def test_conv_as_matrix_writes_its_figures(conv_as_matrix):
+    assert_pngs(conv_as_matrix[0], ["conv_as_matrix.png", "conv_transpose_zero_insertion.png"])
+
+
+def test_convolution_is_K_and_its_transpose_is_K_transposed(conv_as_matrix):
+    matrices = conv_as_matrix[1]["matrices"]
+    K = matrices["K"]
+    assert K.shape == (4, 16)
+    # row 0: the kernel 1..9 over the top-left window of a 4x4 image, one row of the image at a time
+    np.testing.assert_array_equal(K[0], [1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(K[3], np.roll(K[0], 5))  # window (1, 1) starts 1 row + 1 column later
+    np.testing.assert_allclose(matrices["conv2d(x)"], matrices["K x"], rtol=1e-12)
+    np.testing.assert_allclose(matrices["conv_transpose2d(y)"], matrices["K^T y"], rtol=1e-12)
+
+
+def test_the_backward_of_each_is_the_other(conv_as_matrix):
+    backward = conv_as_matrix[1]["backward"]
+    np.testing.assert_allclose(backward["conv2d backward"], backward["K^T g"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backward["conv2d backward"], backward["conv_transpose2d(g)"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backward["conv_transpose2d backward"], backward["K h"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backward["conv_transpose2d backward"], backward["conv2d(h)"], rtol=1e-10)
+
+
+def test_zero_insertion_equals_col2im_but_multiplies_mostly_zeros(conv_as_matrix):
+    zeros = conv_as_matrix[1]["zero_insertion"]
+    np.testing.assert_allclose(zeros["zero_insertion"], zeros["col2im"], rtol=1e-12)
+    assert zeros["zero_insertion"].shape == (7, 7)  # (3 - 1) * 2 + 3
+    # the products that are not by an inserted zero are exactly col2im's: 9 pixels x 9 taps
+    assert zeros["multiplications"] - zeros["multiplications_by_zero"] == 9 * 9
+    cost = conv_as_matrix[1]["cost"]
+    assert cost["output size"] == 14
+    # one window per output pixel instead of one patch per input pixel: (14 / 7)^2 = 4 times the work
+    assert cost["zero insertion multiplications"] == 4 * cost["col2im multiplications"]
+    # and the im2col matrix has C k^2 rows instead of O k^2: (256 / 128) * 4 = 8 times the memory
+    assert cost["zero insertion matrix entries"] == 8 * cost["col2im matrix entries"]
+
+
+# ---------------------------------------------------------------------- animations
+animations = example_fixture("animations")
+
+
+@pytest.mark.parametrize("name, frames", [("conv2d_stride1", 5 * 5 + 1), ("conv2d_stride2", 3 * 3 + 1),
+                                          ("conv_transpose2d_stride1", 3 * 3 + 1),
+                                          ("conv_transpose2d_stride2", 3 * 3 + 1)])
+def test_animation_gifs_have_one_frame_per_step(animations, name, frames):
+    from PIL import Image
+
+    path = animations[0] / f"{name}.gif"
+    assert path.stat().st_size < 300 * 1024  # small enough for a docs page
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == frames  # one per window or patch, plus the result
+        gif.seek(frames - 1)
+        gif.load()
+
+
+def test_animations_end_on_the_ops_results(animations):
+    import tinygan as tg
+    import tinygan.functional as F
+
+    module, result = load_example("animations"), animations[1]
+    for stride in (1, 2):
+        expected = F.conv2d(tg.tensor(module.INPUT[None, None]), tg.tensor(module.KERNEL[None, None]),
+                            stride=stride, padding=1).data[0, 0]
+        np.testing.assert_array_equal(result[f"conv2d stride {stride}"]["output"], expected)
+        expected = F.conv_transpose2d(tg.tensor(module.SMALL_INPUT[None, None]),
+                                      tg.tensor(module.PAINT_KERNEL[None, None]), stride=stride).data[0, 0]
+        np.testing.assert_array_equal(result[f"conv_transpose2d stride {stride}"]["output"], expected)
+    # by hand: the top-left window of the padded input is [[0,0,0],[0,1,0],[0,0,3]]: only the
+    # centre tap (-1) meets a non-zero pixel (1) and the lower-right corner tap is 0, so the sum is -1
+    assert result["conv2d stride 1"]["output"][0, 0] == -1
+
+
+# ---------------------------------------------------------------------- checkerboards after training
+# made tiny: 64 digits, batches of 32, 4 steps per generator, narrow networks
+checkerboard_training = example_fixture("checkerboard_training", "--steps", "4", "--ngf", "8", "--ndf", "8",
+                                        "--limit", "64")
+
+
+def test_checkerboard_training_writes_its_figures(checkerboard_training):
+    assert_pngs(checkerboard_training[0], ["checkerboard_trained_samples.png", "checkerboard_training.png"])
+
+
+def test_checkerboard_training_compares_like_with_like(checkerboard_training):
+    result = checkerboard_training[1]
+    runs = result["runs"]
+    assert set(runs) == {"transposed", "nearest"}
+    for run in runs.values():
+        assert run["samples"].shape == (64, 1, 28, 28)  # the trainer's fixed noise: the same 64 vectors
+        np.testing.assert_array_equal(run["steps"], [0, 1, 2, 3, 4])  # measured every step, then at the end
+        assert run["final_energy"] == run["energy"][-1]
+    assert runs["transposed"]["final_energy"] > 10 * runs["nearest"]["final_energy"]
+    # a digit is smooth: less of its variance flips sign pixel to pixel than white noise's 3 / 783
+    assert result["real_energy"] < 3 / 783
+
+
+# ---------------------------------------------------------------------- the docs show what they name
+def test_every_figure_the_docs_name_is_in_docs_images():
+    import re
+
+    pages = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    # the figures the examples write (a run folder's losses.png or progress.gif is not one)
+    written = "".join(path.read_text(encoding="utf-8") for path in EXAMPLES.glob("*.py"))
+    named = set()
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        named.update((page.name, name) for name in re.findall(r"images/([\w.-]+\.(?:png|gif))", text))
+        named.update((page.name, name) for name in re.findall(r"`([\w-]+\.(?:png|gif))`", text)
+                     if f'"{name}"' in written)
+    assert named, "no figure references found: the pattern is wrong"
+    missing = sorted((page, name) for page, name in named if not (ROOT / "docs" / "images" / name).is_file())
+    assert not missing, f"figures named in the docs but not in docs/images: {missing}"
+
+
+def test_documented_training_defaults():
+    """docs/dcgan_training.md and the README: batch 64, widths 64, Adam 2e-4 / 0.5, nz 100 (the PyTorch example's)."""
+    from tinygan.train import TrainConfig
+
+    config = TrainConfig()
+    assert (config.batch_size, config.ngf, config.ndf, config.nz) == (64, 64, 64, 100)
+    assert (config.lr, config.beta1) == (2e-4, 0.5)
+    text = (ROOT / "docs" / "dcgan_training.md").read_text(encoding="utf-8")
+    assert f"({config.ngf} by default in `tinygan train`)" in text
+
+
+def test_documented_activation_backward_saves_the_input():
+    """docs/activations.md's table: ReLU and LeakyReLU save their input x, Sigmoid and Tanh their output y."""
+    import tinygan as tg
+    import tinygan.functional as F
+
+    x = tg.tensor(np.array([-2.0, 3.0]), requires_grad=True)
+    for activation, saves_input in ((F.relu, True), (lambda t: F.leaky_relu(t, 0.2), True),
+                                    (F.sigmoid, False), (F.tanh, False)):
+        y = activation(x)
+        (saved,) = y._node.ctx.saved_tensors  # what the op kept for its backward
+        np.testing.assert_array_equal(saved, x.data if saves_input else y.data)
+
+
+def test_forgetting_zero_grad_sums_every_past_gradient():
+    """docs/autograd.md: without zero_grad, step t's .grad is the sum of the gradients of steps 1 to t."""
+    import tinygan as tg
+
+    rng = np.random.default_rng(0)
+    w = tg.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    batches = [rng.standard_normal((4, 2)) for _ in range(3)]
+    separately = [2 * batch.T @ (batch @ w.data) for batch in batches]  # d/dw of |batch w|^2, by hand
+    for step, batch in enumerate(batches, start=1):
+        ((tg.tensor(batch) @ w) ** 2).sum().backward()  # no zero_grad in between
+        np.testing.assert_allclose(w.grad, np.sum(separately[:step], axis=0), rtol=1e-12)

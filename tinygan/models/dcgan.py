@@ -123,9 +123,10 @@ class Discriminator(nn.Module):
 
 
 def weights_init(module: nn.Module) -> None:
-    """The DCGAN paper's initialisation, for `model.apply(weights_init)`.
+    """The DCGAN initialisation, for `model.apply(weights_init)`.
 
-    Convolution weights ~ N(0, 0.02); BatchNorm scales ~ N(1, 0.02) and shifts = 0.
+    Convolution weights ~ N(0, 0.02), as in Radford et al. (2015), who give only this one
+    rule; BatchNorm scales ~ N(1, 0.02) and shifts = 0, as in the PyTorch DCGAN example.
     Small weights keep the first updates gentle; the BatchNorm layers then set the scale
     of every activation, so the default fan-in scaling is not needed.  The numbers come
     from tinygan's default generator: `tinygan.manual_seed` makes them repeatable.

@@ -21,8 +21,9 @@ EPOCH_SHAPING_OPTIONS = ("batch_size", "limit", "data")
 class TrainConfig:
     """Everything that defines a training run (saved as config.json and in the checkpoint).
 
-    The defaults are the DCGAN paper's (batch 64, Adam lr 2e-4, beta1 0.5, nz 100, widths
-    64) and 80 epochs of the bundled sample's 4,000 training digits: 4,960 steps, 8.5
+    The defaults are the PyTorch DCGAN example's (batch 64, Adam lr 2e-4, beta1 0.5, nz 100,
+    widths 64; Radford et al.'s paper has the same Adam settings and nz but batches of 128)
+    and 80 epochs of the bundled sample's 4,000 training digits: 4,960 steps, 8.5
     minutes on a 2-core CPU (~0.1 s per step).  Narrower networks are cheaper per step but
     not per unit of quality.  Measured at about equal training time (`tinygan evaluate`,
     FID-MNIST, lower is better):  ngf=ndf=32, 9,920 steps (0.04 s each): 78.5;
@@ -69,7 +70,8 @@ class TrainConfig:
 
 
 def build_models(config: TrainConfig) -> tuple[Generator, Discriminator]:
-    """A fresh G and D for `config`, initialised as in the DCGAN paper (from tinygan's default generator)."""
+    """A fresh G and D for `config`, initialised by `weights_init` (N(0, 0.02) convolution weights,
+    drawn from tinygan's default generator)."""
     generator = Generator(nz=config.nz, ngf=config.ngf, upsample=config.upsample).apply(weights_init)
     discriminator = Discriminator(ndf=config.ndf).apply(weights_init)
     return generator, discriminator

@@ -10,7 +10,8 @@ One training step (Goodfellow et al. 2014, in the form of the PyTorch DCGAN exam
    gradient early on, when D rejects every fake; maximising log D(G(z)) instead is the
    "non-saturating" loss everybody uses.)
 
-Both use Adam(lr=2e-4, betas=(0.5, 0.999)) as in the DCGAN paper: the lower beta1 makes
+Both use Adam(lr=2e-4, betas=(0.5, 0.999)), as in the DCGAN paper (Radford et al. 2015)
+and the PyTorch example: the lower beta1 makes
 the momentum forget faster, which suits a target that keeps moving.
 
 Reproducibility: every random number comes from a generator whose state is in the
