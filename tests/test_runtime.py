@@ -77,3 +77,24 @@ def test_a_busy_neighbour_is_seen():
     finally:
         neighbour.kill()
         neighbour.wait()
+
+
+def test_tinygan_info_prints_the_report():
+    result = subprocess.run([sys.executable, "-m", "tinygan", "info"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    fields = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line and not line.startswith(" "))
+    for field in ("numpy", "numba", "cpu", "cores usable", "blas", "numba threading", "kernel cache"):
+        assert fields.get(field, "").strip(), f"tinygan info lacks {field!r}:\n{result.stdout}"
+    assert "workqueue" in fields["numba threading"] or "NUMBA_THREADING_LAYER" in os.environ
+    assert "slow configurations:" in result.stdout
+
+
+def test_train_names_a_slow_configuration_once(monkeypatch, tmp_path):
+    from tinygan.train import loop, train
+
+    monkeypatch.setattr(loop, "slow_configuration", lambda: ["a made-up problem (do this)"])
+    lines = []
+    train({"limit": 64, "batch_size": 32, "ngf": 4, "ndf": 4, "epochs": 1}, tmp_path / "run", progress=False,
+          log=lines.append)
+    warnings = [line for line in lines if line.startswith("warning: slow configuration")]
+    assert warnings == ["warning: slow configuration: a made-up problem (do this) (see: tinygan info)"]

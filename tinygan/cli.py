@@ -6,6 +6,7 @@
     tinygan sample runs/dcgan/checkpoint.npz --n 64 --out grid.png
     tinygan sample runs/dcgan --n 1000 --out samples.npy     # (N, 1, 28, 28) float32 in [-1, 1]
     tinygan evaluate runs/dcgan            # FID-MNIST and Inception Score, next to real digits and noise
+    tinygan info                           # versions, CPU, BLAS kernel, threads; known slow set-ups
 
 Mistakes in the input (a missing data folder, a damaged checkpoint, a checkpoint of
 another architecture, an unwritable output folder, a folder that already holds a run or
@@ -113,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--classifier-epochs", type=_positive_int, default=DEFAULT_CLASSIFIER_EPOCHS,
                           help=f"training epochs of the judging classifier (default {DEFAULT_CLASSIFIER_EPOCHS})")
     evaluate.set_defaults(handler=_evaluate)
+
+    info = commands.add_parser(
+        "info", help="versions, CPU, BLAS and thread set-up, and any known slow configuration",
+        description="What tinygan runs on (like python -m torch.utils.collect_env): library versions, the "
+                    "CPU, NumPy's BLAS library with its kernel and threads, Numba's threading layer, where "
+                    "the compiled kernels are cached, and whether this process is in a known slow "
+                    "configuration, with what to do about it. Paste it into a bug report about speed.")
+    info.set_defaults(handler=_info)
     return parser
 
 
@@ -198,6 +207,13 @@ def _evaluate(args) -> None:
     print(f"evaluating {args.n} digits from {args.checkpoint} (epoch {state['epoch']}, step {state['step']})")
     results = evaluate_generator(generator, n=args.n, seed=args.seed, classifier_epochs=args.classifier_epochs)
     print(format_report(results))
+
+
+# ---------------------------------------------------------------------- info
+def _info(args) -> None:
+    from .runtime import report
+
+    print(report())
 
 
 # ---------------------------------------------------------------------- entry point

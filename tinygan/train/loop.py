@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..images import save_grid
+from ..runtime import slow_configuration
 from .checkpoint import read_checkpoint, write_checkpoint
 from .config import TrainConfig, load_training_images, resumed_config
 from .errors import Diverged, Interrupted, RunError
@@ -140,6 +141,8 @@ class _Session:
         trainer, run = self.trainer, self.run
         self.log(f"training on {len(trainer.loader.images)} digits: {trainer.steps_per_epoch} steps per epoch, "
                  f"{self.config.epochs} epochs -> {run.path}")
+        for problem in slow_configuration():  # the img/s of the bar would not say why it is low
+            self.log(f"warning: slow configuration: {problem} (see: tinygan info)")
         started = time.perf_counter()
         bar = _progress_bar(progress, total=self.total_steps, initial=min(trainer.step, self.total_steps))
         try:
