@@ -167,6 +167,30 @@ def test_gradcheck_catches_a_wrong_backward():
         tg.gradcheck(WrongSquare.apply, [x])
 
 
+def test_gradcheck_reports_a_backward_wrong_in_one_element_of_many():
+    class SquareWrongAtOneElement(tg.Function):
+        """a * a, with a backward right everywhere except at element (1, 3)."""
+
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad):
+            (a,) = ctx.saved_tensors
+            result = 2 * a * grad
+            result[1, 3] += 0.5
+            return (result,)
+
+    # Two inputs, so the report must say which one; the first one's backward is right.
+    right = tg.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+    wrong = tg.tensor(np.linspace(0.5, 2, 12).reshape(3, 4), requires_grad=True)
+    with pytest.raises(AssertionError, match=r"input 1 \(shape \(3, 4\)\), element \(1, 3\):.*"
+                                             r"\(1 of 12 elements outside"):
+        tg.gradcheck(lambda a, b: a * a + SquareWrongAtOneElement.apply(b), [right, wrong])
+
+
 def test_gradcheck_needs_an_input_that_requires_grad():
     with pytest.raises(ValueError, match="nothing to check"):
         tg.gradcheck(lambda a: a * 2.0, [tg.tensor([1.0])])

@@ -76,6 +76,32 @@ def test_bce_by_hand():
     np.testing.assert_allclose(p.grad, [-1 / 0.5 / 2, 1 / 0.1 / 2])
 
 
+def test_bce_clamps_each_log_at_minus_100_for_probabilities_0_and_1():
+    # torch: log(p) and log(1 - p) are clamped at -100, and dL/dp = (p - t) / max(p (1 - p), 1e-12).
+    p = tg.tensor(np.array([0.0, 1.0, 0.0, 1.0]), requires_grad=True)
+    t = tg.tensor(np.array([0.0, 1.0, 1.0, 0.0]))
+    loss = F.binary_cross_entropy(p, t, reduction="none")
+    # Right answers cost -log(1) = 0 (times a 0 * -100 for the other term); wrong ones 100.
+    np.testing.assert_array_equal(loss.data, [0.0, 0.0, 100.0, 100.0])
+    loss.backward(np.ones(4))
+    np.testing.assert_allclose(p.grad, [0.0, 0.0, -1e12, 1e12], rtol=1e-12)
+
+
+@pytest.mark.parametrize("x", [17.5, 20.0, 30.0])
+def test_bce_of_a_float32_sigmoid_that_rounds_to_one_stays_finite(x):
+    # Above x ~ 17, 1 / (1 + exp(-x)) rounds to exactly 1.0 in float32: this happens in training.
+    z = tg.tensor(np.array([x, x], dtype=np.float32), requires_grad=True)
+    p = F.sigmoid(z)
+    assert np.all(p.data == 1.0)
+    loss = F.binary_cross_entropy(p, tg.tensor(np.array([1.0, 0.0], dtype=np.float32)), reduction="none")
+    # target 1: -log(1) = 0;  target 0: -log(1 - 1) clamped to 100.
+    np.testing.assert_array_equal(loss.data, [0.0, 100.0])
+    loss.sum().backward()
+    # dL/dp = 0 and 1 / 1e-12; the sigmoid's slope p (1 - p) is exactly 0: both gradients are 0, finite.
+    assert np.all(np.isfinite(z.grad))
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0])
+
+
 @pytest.mark.parametrize("call,error,message", [
     (lambda: F.binary_cross_entropy(tg.tensor([0.5, 1.5]), tg.tensor([1.0, 0.0])), ValueError, r"probabilities in \[0, 1\]"),
     (lambda: F.binary_cross_entropy(tg.tensor([0.5, 0.5]), tg.tensor([1.0])), ValueError, r"target must have the input's shape"),
