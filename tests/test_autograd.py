@@ -151,8 +151,9 @@ def test_max_ties_share_the_gradient():
     np.testing.assert_allclose(x.grad, [0.0, 0.5, 0.5])
 
 
-def test_gradcheck_catches_a_wrong_backward():
-    class WrongSquare(tg.Function):
+def square_with_backward(backward):
+    """a * a as a Function whose backward returns backward(grad, a) (right: 2 * a * grad)."""
+    class Square(tg.Function):
         @staticmethod
         def forward(ctx, a):
             ctx.save_for_backward(a)
@@ -161,11 +162,32 @@ def test_gradcheck_catches_a_wrong_backward():
         @staticmethod
         def backward(ctx, grad):
             (a,) = ctx.saved_tensors
-            return (grad * a,)  # should be 2 * a
+            return (backward(grad, a),)
 
+    return Square.apply
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    wrong_everywhere = square_with_backward(lambda grad, a: grad * a)  # should be 2 * a
     x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
     with pytest.raises(AssertionError, match=r"input 0 .* numerical .* analytical"):
-        tg.gradcheck(WrongSquare.apply, [x])
+        tg.gradcheck(wrong_everywhere, [x])
+
+
+def test_gradcheck_reports_a_backward_wrong_in_one_element_of_many():
+    def right_except_at_1_3(grad, a):
+        result = 2 * a * grad
+        result[1, 3] += 0.5
+        return result
+
+    wrong_once = square_with_backward(right_except_at_1_3)
+    # Two inputs, so the report must say which one; the first one's backward is right.
+    right = tg.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+    wrong = tg.tensor(np.linspace(0.5, 2, 12).reshape(3, 4), requires_grad=True)
+    with pytest.raises(AssertionError, match=r"input 1 \(shape \(3, 4\)\), element \(1, 3\):.*"
+                                             r"\(1 of 12 elements outside"):
+        tg.gradcheck(lambda a, b: a * a + wrong_once(b), [right, wrong])
+    assert tg.gradcheck(square_with_backward(lambda grad, a: 2 * a * grad), [wrong])  # the right one passes
 
 
 def test_gradcheck_needs_an_input_that_requires_grad():

@@ -1,5 +1,5 @@
-"""conv2d and conv_transpose2d: gradients, the adjoint identity, groups, padding='same', the article's worked
-examples, bad input."""
+"""conv2d and conv_transpose2d: gradients, the adjoint identity, the definitions written as loops, groups,
+padding='same', the article's worked examples, bad input."""
 import numpy as np
 import pytest
 from hypothesis import example, given, strategies as st
@@ -108,6 +108,91 @@ def test_conv_transpose2d_float32_close_to_float64(config, seed):
     low = F.conv_transpose2d(tg.tensor(x.astype(np.float32)), tg.tensor(w.astype(np.float32)), **options)
     assert low.dtype == np.float32
     np.testing.assert_allclose(low.data, high, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- the definitions, as plain loops
+def padding_by_torchs_rule(padding, kernel, dilation):
+    """((top, bottom), (left, right)) zeros: 'valid' none; 'same' d (k - 1) per axis, the larger half after."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in padding)
+
+
+def conv2d_by_definition(x, w, b, stride, padding, dilation, groups=1):
+    """y[n, o, i, j] = b[o] + sum_{c in o's group, p, q} w[o, c, p, q] x[n, c, i sh + p dh - top, j sw + q dw - left]."""
+    (sh, sw), (dh, dw) = stride, dilation
+    kh, kw = w.shape[2:]
+    padded = np.pad(x, ((0, 0), (0, 0)) + padding_by_torchs_rule(padding, (kh, kw), dilation))
+    out_h = (padded.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    out_w = (padded.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((x.shape[0], w.shape[0], out_h, out_w)) + b[None, :, None, None]
+    per_out, per_in = w.shape[0] // groups, x.shape[1] // groups  # output o reads input group o // per_out
+    for o in range(w.shape[0]):
+        inputs = padded[:, (o // per_out) * per_in:(o // per_out + 1) * per_in]
+        for i in range(out_h):
+            for j in range(out_w):
+                for p in range(kh):
+                    for q in range(kw):
+                        y[:, o, i, j] += inputs[:, :, i * sh + p * dh, j * sw + q * dw] @ w[o, :, p, q]
+    return y
+
+
+def conv_transpose2d_by_definition(x, w, b, stride, padding, output_padding, dilation, groups=1):
+    """Each input pixel x[n, c, a, e] paints w[c, :, :, :] (dilated) onto its group's output channels at (a sh - ph, e sw - pw)."""
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = stride, padding, output_padding, dilation
+    kh, kw = w.shape[2:]
+    height, width = x.shape[2:]
+    per_in, per_out = x.shape[1] // groups, w.shape[1]
+    full = np.zeros((x.shape[0], per_out * groups, (height - 1) * sh + dh * (kh - 1) + 1 + oph,
+                     (width - 1) * sw + dw * (kw - 1) + 1 + opw))
+    for c in range(x.shape[1]):
+        outputs = slice((c // per_in) * per_out, (c // per_in + 1) * per_out)
+        for a in range(height):
+            for e in range(width):
+                for p in range(kh):
+                    for q in range(kw):
+                        full[:, outputs, a * sh + p * dh, e * sw + q * dw] += x[:, c, a, e, None] * w[c, :, p, q]
+    # Padding crops the painted canvas (output_padding only ever adds rows at the bottom/right).
+    return full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw] + b[None, :, None, None]
+
+
+@given(config=conv2d_configs(), seed=seeds())
+@example(config=GROUPED_SAME_EVEN_DILATED, seed=0)
+@example(config=DEPTHWISE_STRIDED, seed=0)
+def test_conv2d_equals_its_definition(config, seed):
+    x, w = random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1)
+    b = random_array(config["weight_shape"][:1], seed + 2)
+    options = conv_options(config)
+    np.testing.assert_allclose(F.conv2d(tg.tensor(x), tg.tensor(w), tg.tensor(b), **options).data,
+                               conv2d_by_definition(x, w, b, **options), rtol=1e-10, atol=1e-10)
+
+
+@given(config=conv_transpose2d_configs(), seed=seeds())
+@example(config=GROUPED_TRANSPOSED, seed=0)
+def test_conv_transpose2d_equals_its_definition(config, seed):
+    x, w = random_array(config["input_shape"], seed), random_array(config["weight_shape"], seed + 1)
+    b = random_array((out_channels(config),), seed + 2)
+    options = conv_options(config)
+    np.testing.assert_allclose(F.conv_transpose2d(tg.tensor(x), tg.tensor(w), tg.tensor(b), **options).data,
+                               conv_transpose2d_by_definition(x, w, b, **options), rtol=1e-10, atol=1e-10)
+
+
+def test_dilated_and_output_padded_by_hand():
+    # A 2x2 filter of ones with dilation 2 reads x[i, j] + x[i, j+2] + x[i+2, j] + x[i+2, j+2];
+    # on x[r, c] = 5 r + c that is 4 x[i, j] + 2 + 10 + 12.
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    out = F.conv2d(tg.tensor(x), tg.tensor(np.ones((1, 1, 2, 2))), dilation=2).data[0, 0]
+    np.testing.assert_array_equal(out, 4 * x[0, 0, :3, :3] + 24)
+    # Transposed, one pixel paints the dilated filter: taps two apart, zeros between them.
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])[None, None]
+    np.testing.assert_array_equal(F.conv_transpose2d(tg.tensor(np.ones((1, 1, 1, 1))), tg.tensor(w),
+                                                     dilation=2).data[0, 0], [[1, 0, 2], [0, 0, 0], [3, 0, 4]])
+    # output_padding adds a row and a column at the bottom/right that no input pixel paints.
+    np.testing.assert_array_equal(F.conv_transpose2d(tg.tensor(np.full((1, 1, 1, 1), 7.0)), tg.tensor(w[:, :, :1, :1]),
+                                                     stride=2, output_padding=1).data[0, 0], [[7, 0], [0, 0]])
 
 
 # ---------------------------------------------------------------------- the article's worked examples

@@ -1,4 +1,9 @@
-"""Property-based gradient checks of the core ops against central differences (float64)."""
+"""The core ops: gradients against central differences (float64), and forward values against NumPy.
+
+A gradcheck proves a backward consistent with its forward, not the forward itself: a wrong
+forward with a backward derived from it passes.  The forward values are checked separately,
+against the same computation written in NumPy.
+"""
 import numpy as np
 from hypothesis import given, strategies as st
 
@@ -130,3 +135,62 @@ def test_the_public_array_strategy_drives_a_gradcheck(x):
     """tinygan.testing.float_arrays, as its docstring shows a user using it."""
     assert x.dtype == np.float64 and np.all(np.abs(x) <= 3)
     assert tg.gradcheck(lambda t: (t * t).exp().sum(), [tg.tensor(x, requires_grad=True)])
+
+
+# ---------------------------------------------------------------------- forward values against NumPy
+numpy_binary = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power}
+numpy_unary = {
+    "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
+    "pow_scalar": lambda a: a ** 3, "rsub_scalar": lambda a: 1.0 - a, "rdiv_scalar": lambda a: 1.0 / a,
+    "clip": lambda a: np.clip(a, -0.5, 0.5), "relu": lambda a: np.maximum(a, 0),
+    "sigmoid": lambda a: 1 / (1 + np.exp(-a)), "tanh": np.tanh,
+}
+
+
+@given(op=st.sampled_from(sorted(binary_ops)), pair=broadcastable_shapes(), seed=seeds())
+def test_binary_forward_equals_numpy(op, pair, seed):
+    a, b = random_array(pair[0], seed, low=0.5, high=2.0), random_array(pair[1], seed + 1, low=-2.0, high=2.0)
+    np.testing.assert_allclose(binary_ops[op](tg.tensor(a), tg.tensor(b)).data, numpy_binary[op](a, b), rtol=1e-12)
+    # and with a Python number on either side
+    np.testing.assert_allclose(binary_ops[op](tg.tensor(a), 1.5).data, numpy_binary[op](a, 1.5), rtol=1e-12)
+    np.testing.assert_allclose(binary_ops[op](1.5, tg.tensor(b)).data, numpy_binary[op](1.5, b), rtol=1e-12)
+
+
+@given(op=st.sampled_from(sorted(unary_ops)), shape=shapes(), seed=seeds())
+def test_unary_forward_equals_numpy(op, shape, seed):
+    fn, (low, high) = unary_ops[op]
+    x = random_array(shape, seed, low=low, high=high)
+    np.testing.assert_allclose(fn(tg.tensor(x)).data, numpy_unary[op](x), rtol=1e-12)
+
+
+@given(shape=shapes(min_dims=1), data=st.data(), seed=seeds(), keepdims=st.booleans(),
+       reduction=st.sampled_from(["sum", "mean", "max"]))
+def test_reduction_forward_equals_numpy(shape, data, seed, keepdims, reduction):
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    x = random_array(shape, seed)
+    np.testing.assert_allclose(getattr(tg.tensor(x), reduction)(axis=axis, keepdims=keepdims).data,
+                               getattr(np, reduction)(x, axis=axis, keepdims=keepdims), rtol=1e-12)
+
+
+@given(shape=shapes(min_dims=2, max_dims=3, min_side=2), seed=seeds())
+def test_shape_ops_forward_equal_numpy(shape, seed):
+    x = random_array(shape, seed)
+    t = tg.tensor(x)
+    np.testing.assert_array_equal(t.transpose(0, 1).reshape(-1).data, np.swapaxes(x, 0, 1).reshape(-1))
+    np.testing.assert_array_equal(t.flatten(1).data, x.reshape(x.shape[0], -1))
+    np.testing.assert_array_equal(t[1:, ::-1].data, x[1:, ::-1])
+    np.testing.assert_array_equal(t[np.array([0, 0, 1])].data, x[[0, 0, 1]])
+    np.testing.assert_array_equal(tg.cat([t, t * 2.0], dim=1).data, np.concatenate([x, x * 2], axis=1))
+    np.testing.assert_array_equal(tg.stack([t, t * 2.0], dim=1).data, np.stack([x, x * 2], axis=1))
+
+
+@given(batch=broadcastable_shapes(max_dims=2, max_side=3), n=st.integers(1, 4), k=st.integers(1, 4),
+       m=st.integers(1, 4), seed=seeds())
+def test_matmul_and_linear_forward_equal_numpy(batch, n, k, m, seed):
+    import tinygan.functional as F
+    a, b = random_array(batch[0] + (n, k), seed), random_array(batch[1] + (k, m), seed + 1)
+    np.testing.assert_allclose((tg.tensor(a) @ tg.tensor(b)).data, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    weight, bias = random_array((m, k), seed + 2), random_array((m,), seed + 3)
+    # linear(x, W, b) = x W^T + b, with torch's (out_features, in_features) weight layout
+    np.testing.assert_allclose(F.linear(tg.tensor(a), tg.tensor(weight), tg.tensor(bias)).data, a @ weight.T + bias,
+                               rtol=1e-12, atol=1e-12)

@@ -38,6 +38,36 @@ def test_state_dict_keys_and_shapes_are_the_torch_dcgan_ones():
     assert d["main.5.weight"].shape == (1, 128, 7, 7)
 
 
+def layers(model):
+    """Each layer of model.main as (type, the settings that define it)."""
+    described = []
+    for layer in model.main:
+        settings = {name: getattr(layer, name) for name in ("in_channels", "out_channels", "kernel_size", "stride",
+                                                            "padding", "num_features", "eps", "momentum",
+                                                            "negative_slope") if hasattr(layer, name)}
+        if hasattr(layer, "in_channels"):
+            settings["bias"] = layer.bias is not None
+        described.append((type(layer).__name__, settings))
+    return described
+
+
+def test_layers_are_the_pytorch_dcgan_examples():
+    """The PyTorch DCGAN example's networks, resized for 28x28 (nz=100, ngf=ndf=64 -> 256/128 channels)."""
+    def conv(kind, cin, cout, k, s, p):
+        return (kind, dict(in_channels=cin, out_channels=cout, kernel_size=(k, k), stride=(s, s), padding=(p, p),
+                           bias=False))
+    batch_norm = lambda c: ("BatchNorm2d", dict(num_features=c, eps=1e-5, momentum=0.1))
+    leaky = ("LeakyReLU", dict(negative_slope=0.2))
+    assert layers(Generator()) == [
+        conv("ConvTranspose2d", 100, 256, 7, 1, 0), batch_norm(256), ("ReLU", {}),
+        conv("ConvTranspose2d", 256, 128, 4, 2, 1), batch_norm(128), ("ReLU", {}),
+        conv("ConvTranspose2d", 128, 1, 4, 2, 1), ("Tanh", {})]
+    assert layers(Discriminator()) == [
+        conv("Conv2d", 1, 64, 4, 2, 1), leaky,
+        conv("Conv2d", 64, 128, 4, 2, 1), batch_norm(128), leaky,
+        conv("Conv2d", 128, 1, 7, 1, 0), ("Sigmoid", {})]
+
+
 @pytest.mark.parametrize("noise_shape", [(5, 16, 1, 1), (5, 16)])
 def test_shapes_through_both_networks(noise_shape):
     generator, discriminator = Generator(nz=16, ngf=4), Discriminator(ndf=4)

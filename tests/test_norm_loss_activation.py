@@ -40,6 +40,37 @@ def test_batch_norm_eval_uses_running_statistics():
     np.testing.assert_allclose(y.data, [[0.0, 2.0], [2.0, 2.0]])
 
 
+@given(config=batch_norm_configs(), seed=seeds())
+def test_batch_norm_follows_its_formula_and_updates_running_statistics(config, seed):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias per channel, with the batch's mean and biased
+    variance in training (running = (1 - momentum) running + momentum * batch, unbiased variance)
+    and the running ones in evaluation."""
+    shape, channels = config["input_shape"], config["input_shape"][1]
+    x = random_array(shape, seed, low=-3, high=3)
+    weight, bias = (random_array((channels,), seed + 1), random_array((channels,), seed + 2)) if config["affine"] \
+        else (np.ones(channels), np.zeros(channels))
+    running_mean, running_var = random_array((channels,), seed + 3), random_array((channels,), seed + 4, low=0.5)
+    old_mean, old_var = running_mean.copy(), running_var.copy()
+    axes = (0,) + tuple(range(2, len(shape)))
+    per_channel = (1, -1) + (1,) * (len(shape) - 2)
+    momentum, eps = config["momentum"], config["eps"]
+    if config["training"]:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        count = x.size // channels
+        expected_mean = (1 - momentum) * old_mean + momentum * mean
+        expected_var = (1 - momentum) * old_var + momentum * var * count / (count - 1)
+    else:
+        mean, var, expected_mean, expected_var = old_mean, old_var, old_mean, old_var
+    expected = (x - mean.reshape(per_channel)) / np.sqrt(var.reshape(per_channel) + eps) * weight.reshape(per_channel) \
+        + bias.reshape(per_channel)
+    affine = (weight, bias) if config["affine"] else ()
+    y = F.batch_norm(tg.tensor(x), running_mean, running_var, *affine, training=config["training"],
+                     momentum=momentum, eps=eps)
+    np.testing.assert_allclose(y.data, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(running_mean, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(running_var, expected_var, rtol=1e-12)
+
+
 def test_batch_norm_training_output_is_normalised_per_channel():
     x = random_array((8, 3, 4, 4), 0) * np.array([1, 5, 20])[None, :, None, None] + 7
     y = F.batch_norm(tg.tensor(x), None, None, training=True).data
@@ -74,6 +105,69 @@ def test_bce_by_hand():
     np.testing.assert_allclose(loss.item(), -(np.log(0.5) + np.log(0.1)) / 2)
     loss.backward()
     np.testing.assert_allclose(p.grad, [-1 / 0.5 / 2, 1 / 0.1 / 2])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@given(shape=shapes(min_dims=1), seed=seeds(), weighted=st.booleans())
+def test_loss_values_follow_their_formulas(reduction, shape, seed, weighted):
+    """Each loss's per-element formula written naively in NumPy (safe for |z| <= 6), weighted, reduced."""
+    rng = np.random.default_rng(seed)
+    target, weight = rng.uniform(0, 1, size=shape), rng.uniform(0.1, 2, size=shape) if weighted else None
+    p, z, x = rng.uniform(0.01, 0.99, size=shape), rng.uniform(-6, 6, size=shape), rng.uniform(-2, 2, size=shape)
+    reduce = {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction]
+    w = 1.0 if weight is None else weight
+    sigmoid = 1 / (1 + np.exp(-z))
+    expected = {
+        "bce": reduce(-w * (target * np.log(p) + (1 - target) * np.log(1 - p))),
+        "bce_with_logits": reduce(-w * (target * np.log(sigmoid) + (1 - target) * np.log(1 - sigmoid))),
+        "mse": reduce((x - target) ** 2),
+    }
+    got = {
+        "bce": F.binary_cross_entropy(tg.tensor(p), tg.tensor(target), weight, reduction=reduction),
+        "bce_with_logits": F.binary_cross_entropy_with_logits(tg.tensor(z), tg.tensor(target), weight,
+                                                              reduction=reduction),
+        "mse": F.mse_loss(tg.tensor(x), tg.tensor(target), reduction=reduction),
+    }
+    for name in expected:
+        np.testing.assert_allclose(got[name].data, expected[name], rtol=1e-10, err_msg=name)
+
+
+def test_weighted_bce_gradient_by_hand():
+    # l = -w log(p) for t = 1: dl/dp = -w / p;  the mean over 2 halves it.
+    p = tg.tensor(np.array([0.5, 0.25]), requires_grad=True)
+    F.binary_cross_entropy(p, tg.tensor(np.ones(2)), weight=np.array([2.0, 3.0])).backward()
+    np.testing.assert_allclose(p.grad, [-2 / 0.5 / 2, -3 / 0.25 / 2])
+    z = tg.tensor(np.array([0.0, 0.0]), requires_grad=True)
+    # dl/dz = w (sigmoid(z) - t) = w (0.5 - t), summed
+    F.binary_cross_entropy_with_logits(z, tg.tensor(np.array([1.0, 0.0])), np.array([2.0, 3.0]),
+                                       reduction="sum").backward()
+    np.testing.assert_allclose(z.grad, [2 * -0.5, 3 * 0.5])
+
+
+def test_bce_clamps_each_log_at_minus_100_for_probabilities_0_and_1():
+    # torch: log(p) and log(1 - p) are clamped at -100, and dL/dp = (p - t) / max(p (1 - p), 1e-12).
+    p = tg.tensor(np.array([0.0, 1.0, 0.0, 1.0]), requires_grad=True)
+    t = tg.tensor(np.array([0.0, 1.0, 1.0, 0.0]))
+    loss = F.binary_cross_entropy(p, t, reduction="none")
+    # Right answers cost -log(1) = 0 (times a 0 * -100 for the other term); wrong ones 100.
+    np.testing.assert_array_equal(loss.data, [0.0, 0.0, 100.0, 100.0])
+    loss.backward(np.ones(4))
+    np.testing.assert_allclose(p.grad, [0.0, 0.0, -1e12, 1e12], rtol=1e-12)
+
+
+@pytest.mark.parametrize("x", [17.5, 20.0, 30.0])
+def test_bce_of_a_float32_sigmoid_that_rounds_to_one_stays_finite(x):
+    # Above x ~ 17, 1 / (1 + exp(-x)) rounds to exactly 1.0 in float32: this happens in training.
+    z = tg.tensor(np.array([x, x], dtype=np.float32), requires_grad=True)
+    p = F.sigmoid(z)
+    assert np.all(p.data == 1.0)
+    loss = F.binary_cross_entropy(p, tg.tensor(np.array([1.0, 0.0], dtype=np.float32)), reduction="none")
+    # target 1: -log(1) = 0;  target 0: -log(1 - 1) clamped to 100.
+    np.testing.assert_array_equal(loss.data, [0.0, 100.0])
+    loss.sum().backward()
+    # dL/dp = 0 and 1 / 1e-12; the sigmoid's slope p (1 - p) is exactly 0: both gradients are 0, finite.
+    assert np.all(np.isfinite(z.grad))
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0])
 
 
 @pytest.mark.parametrize("call,error,message", [

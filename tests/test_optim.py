@@ -92,6 +92,29 @@ def test_sgd_nesterov_by_hand():
     np.testing.assert_allclose(p.data, [0.35])
 
 
+def test_sgd_dampening_spares_the_first_step():
+    # torch: the first momentum buffer is the gradient itself; dampening applies from step 2 on.
+    p = nn.Parameter(np.array([1.0]))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)
+    p.grad = np.array([2.0])
+    opt.step()  # b1 = g = 2 (not (1 - 0.5) * 2 = 1), p = 1 - 0.1 * 2
+    np.testing.assert_allclose(opt.state[p]["momentum_buffer"], [2.0])
+    np.testing.assert_allclose(p.data, [0.8])
+    opt.step()  # b2 = 0.9 * 2 + (1 - 0.5) * 2 = 2.8, p = 0.8 - 0.28
+    np.testing.assert_allclose(opt.state[p]["momentum_buffer"], [2.8])
+    np.testing.assert_allclose(p.data, [0.52])
+
+
+def test_sgd_nesterov_with_weight_decay_by_hand():
+    p = nn.Parameter(np.array([1.0]))
+    opt = optim.SGD([p], lr=0.1, momentum=0.5, weight_decay=0.1, nesterov=True)
+    p.grad = np.array([2.0])
+    opt.step()  # g = 2 + 0.1 * 1 = 2.1, b = 2.1, direction g + 0.5 b = 3.15
+    np.testing.assert_allclose(p.data, [1 - 0.315])
+    opt.step()  # g = 2 + 0.1 * 0.685 = 2.0685, b = 0.5 * 2.1 + 2.0685 = 3.1185, direction 2.0685 + 1.55925
+    np.testing.assert_allclose(p.data, [0.685 - 0.362775])
+
+
 def test_adam_steps_by_hand():
     p = nn.Parameter(np.array([1.0, -1.0]))
     opt = optim.Adam([p], lr=0.1, betas=(0.9, 0.99), eps=1e-8)
@@ -109,6 +132,28 @@ def test_adam_steps_by_hand():
     expected = after_first - 0.1 / (1 - 0.9 ** 2) * m / denom
     np.testing.assert_allclose(p.data, expected, rtol=1e-12)
     assert opt.state[p]["step"] == 2
+
+
+def test_adam_weight_decay_is_l2_added_to_the_gradient_and_eps_is_outside_the_root():
+    # eps = 0.1 is large on purpose: it shows where eps is added.
+    p = nn.Parameter(np.array([1.0]))
+    opt = optim.Adam([p], lr=0.1, betas=(0.9, 0.99), eps=0.1, weight_decay=0.1)
+    p.grad = np.array([0.5])
+    opt.step()
+    # g = 0.5 + 0.1 * 1 = 0.6 (L2, as torch.optim.Adam; AdamW would decay p separately);
+    # m = 0.06, v = 0.0036; corrected 0.6 and 0.36; denom = sqrt(0.36) + eps = 0.7.
+    np.testing.assert_allclose(p.data, [1 - 0.1 * 0.6 / 0.7], rtol=1e-12)
+
+
+def test_amsgrad_steps_with_the_largest_second_moment():
+    p = nn.Parameter(np.array([0.0]))
+    opt = optim.Adam([p], lr=0.1, betas=(0.5, 0.5), eps=0.0, amsgrad=True)
+    p.grad = np.array([4.0])
+    opt.step()  # m = 2, v = vmax = 8; corrected 4 and 16: step lr * 4 / 4
+    np.testing.assert_allclose(p.data, [-0.1])
+    p.grad = np.array([0.0])
+    opt.step()  # m = 1, v = 4 but vmax stays 8; both corrections are 1 - 0.5^2 = 0.75
+    np.testing.assert_allclose(p.data, [-0.1 - 0.1 * (1 / 0.75) / math.sqrt(8 / 0.75)], rtol=1e-12)
 
 
 def test_amsgrad_keeps_the_largest_second_moment():

@@ -104,6 +104,25 @@ def test_max_pool_pads_with_minus_infinity():
                                                  [-3, -3, -4]])
 
 
+def test_max_pool_propagates_nan_and_routes_its_gradient_to_it():
+    # torch: a window holding a NaN answers NaN (NaN beats every number), and the NaN is the
+    # window's argmax, so the gradient goes to it.  Windows without NaN are unaffected.
+    nan = np.nan
+    x = tg.tensor(plane([[1, nan, 5, 6],
+                         [3, 4, 7, 8],
+                         [9, 2, 0, 1],
+                         [0, 1, 2, nan]]), requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    np.testing.assert_array_equal(y.data[0, 0], [[nan, 8], [9, nan]])  # assert_array_equal: NaN == NaN
+    y.backward(plane([[1, 2], [3, 4]]))
+    np.testing.assert_array_equal(x.grad[0, 0], [[0, 1, 0, 0],
+                                                 [0, 0, 0, 2],
+                                                 [3, 0, 0, 0],
+                                                 [0, 0, 0, 4]])
+    # A NaN that is not the first pixel a window visits still wins over a larger number before it.
+    assert np.isnan(F.max_pool2d(tg.tensor(plane([[9, 9], [9, nan]]).astype(np.float32)), 2).item())
+
+
 def test_avg_pool_by_hand():
     x = tg.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
     y = F.avg_pool2d(x, 2)

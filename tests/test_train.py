@@ -190,3 +190,30 @@ def test_a_fresh_run_replaces_an_old_run_only_when_asked(tmp_path):
     assert [p.name for p in (tmp_path / "samples").iterdir()] == ["epoch_001.png"]
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
     assert training.read_checkpoint(tmp_path)["config"]["seed"] == 1
+
+
+def test_sample_draws_in_evaluation_mode_and_leaves_the_generator_as_it_was():
+    trainer = DCGANTrainer(tiny(), np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8))
+    for batch in range(2):  # a few steps give the running statistics values of their own
+        trainer.train_step(np.random.default_rng(batch + 1).uniform(-1, 1, (32, 1, 28, 28)).astype(np.float32))
+    generator = trainer.generator
+    before = generator.state_dict()
+    images = trainer.sample(trainer.fixed_noise)
+    assert generator.training  # the mode is put back
+    assert_same_state(before, generator.state_dict(), "generator")  # running statistics untouched
+
+    # The truth, by hand: the generator's layers with each BatchNorm computed from its
+    # running statistics, (x - running_mean) / sqrt(running_var + eps) * weight + bias.
+    x = tinygan.tensor(trainer.fixed_noise)
+    with tinygan.no_grad():
+        for layer in generator.main:
+            if isinstance(layer, tinygan.nn.BatchNorm2d):
+                shape = (1, -1, 1, 1)
+                scale = layer.weight.data / np.sqrt(layer.running_var + layer.eps)
+                x = tinygan.tensor(((x.data - layer.running_mean.reshape(shape)) * scale.reshape(shape)
+                                    + layer.bias.data.reshape(shape)).astype(np.float32))
+            else:
+                x = layer(x)
+    np.testing.assert_allclose(images, x.data, rtol=1e-5, atol=1e-6)
+    # and so each image depends on its own noise only, not on the batch it is drawn with
+    np.testing.assert_allclose(trainer.sample(trainer.fixed_noise[:3]), images[:3], rtol=1e-5, atol=1e-6)

@@ -1,4 +1,6 @@
 """interpolate (nearest, bilinear): gradients, worked examples, bad input, and torch conformance."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -79,6 +81,72 @@ def test_nearest_follows_the_legacy_floor_rule():
     # floor(i / 2.4) would read 0 0 0 1.
     two = tg.tensor(plane([[10, 11]]))
     np.testing.assert_array_equal(F.interpolate(two, scale_factor=(1, 2.4)).data[0, 0, 0], [10, 10, 11, 11])
+
+
+def torchs_nearest_rule(in_size, out_size, scale_factor=None, float_type=np.float32):
+    """torch's nearest rule (UpSample.h, nearest_idx), spelled out one pixel at a time.
+
+    out == in copies and out == 2 * in doubles; otherwise scale = in / out (or 1 / scale_factor)
+    rounded to float32, src = floor(float32(i) * scale), clamped to in - 1.  `float_type` lets
+    a test show that the float32 rounding matters.
+    """
+    if out_size == in_size:
+        return list(range(out_size))
+    if out_size == 2 * in_size:
+        return [i // 2 for i in range(out_size)]
+    scale = float_type(1.0 / scale_factor) if scale_factor else float_type(in_size) / float_type(out_size)
+    return [min(math.floor(float_type(i) * scale), in_size - 1) for i in range(out_size)]
+
+
+def test_nearest_indices_follow_the_float32_rule_for_every_small_size():
+    disagreements = []  # pairs where the same rule in float64 would read another pixel
+    for in_size in range(1, 31):
+        for out_size in range(1, 81):
+            expected = torchs_nearest_rule(in_size, out_size)
+            np.testing.assert_array_equal(nearest_source_index(in_size, out_size), expected,
+                                          err_msg=f"{in_size} -> {out_size}")
+            if torchs_nearest_rule(in_size, out_size, float_type=np.float64) != expected:
+                disagreements.append((in_size, out_size))
+        for scale in (0.3, 0.5, 2 / 3, 0.7, 1.1, 1.2, 1.5, 2.4, 2.5, 3.3):
+            out_size = int(in_size * scale)
+            if out_size >= 1:
+                np.testing.assert_array_equal(nearest_source_index(in_size, out_size, scale),
+                                              torchs_nearest_rule(in_size, out_size, scale),
+                                              err_msg=f"{in_size} x {scale}")
+    # The sweep is sensitive: float64 arithmetic would read other pixels for these pairs.
+    assert (6, 74) in disagreements and len(disagreements) >= 10
+
+
+def test_nearest_6_to_74_reads_pixel_2_at_37_as_float32_rounds():
+    # float32(6 / 74) = 0.08108107745... < 6 / 74, so 37 * scale = 2.9999998 floors to 2
+    # (in float64, 37 * 6 / 74 is exactly 3).
+    assert np.float32(37) * (np.float32(6) / np.float32(74)) < 3
+    row = tg.tensor(np.arange(6, dtype=np.float64).reshape(1, 1, 1, 6))
+    y = F.interpolate(row, size=(1, 74)).data[0, 0, 0]
+    assert y[36] == 2 and y[37] == 2 and y[38] == 3
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_bilinear_reads_a_ramp_at_the_documented_source_position(align_corners):
+    """Resampling the ramp 0, 1, ..., in-1 returns where each output pixel reads, clamped to the row."""
+    for in_size in range(1, 13):
+        ramp = tg.tensor(np.arange(in_size, dtype=np.float64).reshape(1, 1, 1, in_size))
+        for out_size in range(1, 26):
+            i = np.arange(out_size)
+            if align_corners:
+                src = i * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros(1)
+            else:
+                src = (i + 0.5) * in_size / out_size - 0.5
+            y = F.interpolate(ramp, size=(1, out_size), mode="bilinear", align_corners=align_corners)
+            np.testing.assert_allclose(y.data[0, 0, 0], np.clip(src, 0, in_size - 1), rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{in_size} -> {out_size}")
+        for scale in (0.5, 0.7, 1.5, 2.4, 3.3):  # a given scale_factor is used as is, not out / in
+            out_size = math.floor(in_size * scale)
+            if out_size >= 1 and not align_corners and out_size != in_size:
+                src = (np.arange(out_size) + 0.5) / scale - 0.5
+                y = F.interpolate(ramp, scale_factor=(1, scale), mode="bilinear")
+                np.testing.assert_allclose(y.data[0, 0, 0], np.clip(src, 0, in_size - 1), rtol=1e-12,
+                                           atol=1e-12, err_msg=f"{in_size} x {scale}")
 
 
 def test_bilinear_align_corners_true_gives_midpoints():
