@@ -24,17 +24,56 @@ import os
 import platform
 import sys
 
-PREFERRED_THREADING_LAYER = "workqueue"
-
-
 def choose_threading_layer() -> None:
-    """Make Numba use its workqueue layer, unless the user chose a layer or threads already run."""
+    """Give Numba an OpenMP runtime of its own whose idle threads sleep at once; else its workqueue.
+
+    Kept as it is if the user chose a layer (NUMBA_THREADING_LAYER) or Numba's threads already run.
+    """
     import numba
     from numba.np.ufunc import parallel
 
     if "NUMBA_THREADING_LAYER" in os.environ or parallel._is_initialized:
         return
-    numba.config.THREADING_LAYER = PREFERRED_THREADING_LAYER
+    numba.config.THREADING_LAYER = "omp" if _load_private_openmp() else "workqueue"
+
+
+def _load_private_openmp() -> bool:
+    """Load Numba's OpenMP layer bound to its own libgomp, started with OMP_WAIT_POLICY=PASSIVE.
+
+    Two things make this work whatever the script imported before tinygan:
+    * RTLD_DEEPBIND: the layer's GOMP_* calls resolve to the libgomp it was linked against,
+      not to a libgomp already in the process's global scope (torch puts its own copy
+      there, started with its spinning default);
+    * libgomp reads OMP_WAIT_POLICY once, when it is loaded: the variable is set just for
+      that moment and then put back, so torch's OpenMP (imported before or after) keeps
+      the user's settings.
+    Returns False where the layer cannot load (no libgomp on the machine), or where a
+    libgomp of that name was already started (then its settings cannot be chosen here).
+    """
+    if not hasattr(os, "RTLD_DEEPBIND") or _system_openmp_loaded():
+        return False
+    saved_flags, saved_policy = sys.getdlopenflags(), os.environ.get("OMP_WAIT_POLICY")
+    try:
+        sys.setdlopenflags(saved_flags | os.RTLD_DEEPBIND)
+        if saved_policy is None:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        from numba.np.ufunc import omppool  # noqa: F401  (Numba finds it in sys.modules later)
+    except ImportError:
+        return False
+    finally:
+        sys.setdlopenflags(saved_flags)
+        if saved_policy is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+    return True
+
+
+def _system_openmp_loaded() -> bool:
+    """Is a libgomp.so.1.0.0 (the file Numba's OpenMP layer links) already mapped into this process?"""
+    try:
+        with open("/proc/self/maps") as handle:
+            return any(line.rstrip().endswith("libgomp.so.1.0.0") for line in handle)
+    except OSError:
+        return False
 
 
 def cpu_model() -> str:

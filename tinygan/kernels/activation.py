@@ -10,6 +10,8 @@ output once, and run in parallel.  The `reference_*` functions are the NumPy ver
 from __future__ import annotations
 
 import numba
+
+from . import kernel
 import numpy as np
 
 
@@ -21,14 +23,14 @@ def reference_leaky_relu_backward(grad, x, slope):
     return np.where(x > 0, grad, grad * grad.dtype.type(slope))
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _leaky_relu_forward_kernel(x, out, slope):
     for i in numba.prange(x.size):
         value = x[i]
         out[i] = value if value > 0 else value * slope
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _leaky_relu_backward_kernel(grad, x, grad_x, slope):
     for i in numba.prange(grad.size):
         grad_x[i] = grad[i] if x[i] > 0 else grad[i] * slope

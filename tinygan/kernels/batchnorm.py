@@ -14,6 +14,8 @@ The `reference_*` functions are the same computations in plain NumPy.
 from __future__ import annotations
 
 import numba
+
+from . import kernel
 import numpy as np
 
 
@@ -49,7 +51,7 @@ def reference_batch_norm_backward(grad, xhat, scale, training):
 
 
 # ---------------------------------------------------------------------- Numba kernels
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _channel_mean_var_kernel(x3, mean, var):
     n_images, channels, length = x3.shape
     count = n_images * length
@@ -68,7 +70,7 @@ def _channel_mean_var_kernel(x3, mean, var):
         var[c] = squares / count
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _normalize_kernel(x3, mean, inv_std, scale, shift, xhat3, out3):
     n_images, channels, length = x3.shape
     for c in numba.prange(channels):
@@ -80,7 +82,7 @@ def _normalize_kernel(x3, mean, inv_std, scale, shift, xhat3, out3):
                 out3[n, c, i] = h * a + b
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _backward_kernel(g3, xhat3, scale, training, grad_x3, sum_grad, sum_grad_xhat):
     n_images, channels, length = g3.shape
     count = n_images * length

@@ -25,6 +25,8 @@ does the same in one parallel pass.  tests/test_kernels_im2col.py proves them eq
 from __future__ import annotations
 
 import numba
+
+from . import kernel
 import numpy as np
 
 
@@ -85,7 +87,7 @@ def _valid_range(out_len, stride, offset, size):
     return lo, max(lo, hi)
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n_images, channels, height, width = x.shape
     plane = oh * ow
@@ -109,7 +111,7 @@ def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
 IMAGES_PER_COL2IM_TASK = 8
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _col2im_kernel(cols, image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n_images, channels, height, width = image.shape
     plane = oh * ow

@@ -44,6 +44,8 @@ loops need no locks.  tests/test_kernels_pool_upsample.py proves the pairs equal
 from __future__ import annotations
 
 import numba
+
+from . import kernel
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -203,7 +205,7 @@ def _window_span(out_index, stride, padding, kernel, size):
     return max(start, 0), min(start + kernel, size)
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _max_pool2d_forward_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, dh, dw):
     planes, height, width = x.shape
     _, out_h, out_w = y.shape
@@ -231,7 +233,7 @@ def _max_pool2d_forward_kernel(x, y, argmax, kh, kw, sh, sw, ph, pw, dh, dw):
                 argmax[p, oh, ow] = best_index
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _max_pool2d_backward_kernel(grad_output, argmax, grad_input):
     planes, out_h, out_w = grad_output.shape
     width = grad_input.shape[2]
@@ -242,7 +244,7 @@ def _max_pool2d_backward_kernel(grad_output, argmax, grad_input):
                 grad_input[p, index // width, index % width] += grad_output[p, oh, ow]
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _avg_pool2d_forward_kernel(x, y, divisor, kh, kw, sh, sw, ph, pw):
     planes, height, width = x.shape
     _, out_h, out_w = y.shape
@@ -258,7 +260,7 @@ def _avg_pool2d_forward_kernel(x, y, divisor, kh, kw, sh, sw, ph, pw):
                 y[p, oh, ow] = total / divisor[oh, ow]
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _avg_pool2d_backward_kernel(grad_output, grad_input, divisor, kh, kw, sh, sw, ph, pw):
     planes, out_h, out_w = grad_output.shape
     height, width = grad_input.shape[1:]

@@ -24,6 +24,8 @@ proves kernels and references equal.
 from __future__ import annotations
 
 import numba
+
+from . import kernel
 import numpy as np
 
 
@@ -77,7 +79,7 @@ def reference_bilinear_backward(grad_output, row_table, col_table, input_size):
 
 
 # ---------------------------------------------------------------------- Numba kernels
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _nearest_forward_kernel(x, y, rows, cols):
     planes, out_h, out_w = y.shape
     for p in numba.prange(planes):
@@ -87,7 +89,7 @@ def _nearest_forward_kernel(x, y, rows, cols):
                 y[p, i, j] = x[p, r, cols[j]]
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _nearest_backward_kernel(grad_output, grad_input, rows, cols):
     planes, out_h, out_w = grad_output.shape
     for p in numba.prange(planes):
@@ -97,7 +99,7 @@ def _nearest_backward_kernel(grad_output, grad_input, rows, cols):
                 grad_input[p, r, cols[j]] += grad_output[p, i, j]
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _bilinear_forward_kernel(x, y, r0, r1, a0, a1, c0, c1, b0, b1):
     planes, out_h, out_w = y.shape
     for p in numba.prange(planes):
@@ -109,7 +111,7 @@ def _bilinear_forward_kernel(x, y, r0, r1, a0, a1, c0, c1, b0, b1):
                               + a1[i] * (b0[j] * x[p, bottom, left] + b1[j] * x[p, bottom, right]))
 
 
-@numba.njit(cache=True, parallel=True)
+@kernel
 def _bilinear_backward_kernel(grad_output, grad_input, r0, r1, a0, a1, c0, c1, b0, b1):
     planes, out_h, out_w = grad_output.shape
     for p in numba.prange(planes):

@@ -34,19 +34,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.gemm import gemm
 from ..kernels.im2col import col2im, im2col, window_is_whole_image
 from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, integer, pair
 
 PADDING_STRINGS = ("same", "valid")
-
-
-def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for stacks of matrices, except that an inner dimension of 1 (an outer product) is a broadcast multiply.
-
-    OpenBLAS runs outer products at ~1 GFLOP/s (it is tuned for real matrix products);
-    the broadcast multiply is two orders of magnitude faster on the same shapes.
-    """
-    return a * b if a.shape[-1] == 1 else a @ b
 
 
 # ---------------------------------------------------------------------- layouts (all views unless noted)
@@ -169,13 +161,13 @@ class Conv2d(Function):
         ctx.fully_connected = window_is_whole_image(x.shape[2:], *geometry)
         if ctx.fully_connected:  # one window = the whole image: a linear layer, no im2col needed
             images = x.reshape(x.shape[0], -1)  # (N, C*H*W)
-            out = _join_column_blocks(_column_blocks(images, groups) @ _transposed(weight_blocks))  # (N, O)
+            out = _join_column_blocks(gemm(_column_blocks(images, groups), _transposed(weight_blocks)))  # (N, O)
             if bias is not None:
                 out += bias
             ctx.save_for_backward(x.shape, images, weight)
             return out.reshape(out.shape + (1, 1))
         cols = im2col(x, *geometry)
-        out = (weight_blocks @ _row_blocks(cols, groups)).reshape(weight.shape[0], -1)  # (O, N*OH*OW)
+        out = gemm(weight_blocks, _row_blocks(cols, groups)).reshape(weight.shape[0], -1)  # (O, N*OH*OW)
         if bias is not None:
             out += bias[:, None]
         ctx.save_for_backward(x.shape, cols, weight)
@@ -192,14 +184,14 @@ class Conv2d(Function):
             if ctx.needs_input_grad[0]:
                 grad_x = _join_column_blocks(gemm(grad_blocks, weight_blocks)).reshape(x_shape)
             if ctx.needs_input_grad[1]:
-                grad_w = (_transposed(grad_blocks) @ _column_blocks(cols, groups)).reshape(weight.shape)
+                grad_w = gemm(_transposed(grad_blocks), _column_blocks(cols, groups)).reshape(weight.shape)
         else:
             grad_blocks = _row_blocks(_to_channel_major(grad), groups)  # (g, O/g, N*OH*OW)
             if ctx.needs_input_grad[0]:
                 grad_cols = gemm(_transposed(weight_blocks), grad_blocks).reshape(cols.shape)
                 grad_x = col2im(grad_cols, x_shape, *ctx.geometry)
             if ctx.needs_input_grad[1]:
-                grad_w = (grad_blocks @ _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
+                grad_w = gemm(grad_blocks, _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
@@ -266,15 +258,15 @@ class ConvTranspose2d(Function):
         if ctx.fully_connected:  # y = pixels @ W2 per group: the backward of a linear layer
             grad_blocks = _column_blocks(grad.reshape(n, -1), groups)  # (g, N, O/g*kh*kw)
             if ctx.needs_input_grad[0]:
-                grad_x = _join_column_blocks(grad_blocks @ _transposed(weight_blocks)).reshape(n, in_channels, 1, 1)
+                grad_x = _join_column_blocks(gemm(grad_blocks, _transposed(weight_blocks))).reshape(n, in_channels, 1, 1)
             if ctx.needs_input_grad[1]:
-                grad_w = (_transposed(_column_blocks(pixels, groups)) @ grad_blocks).reshape(weight.shape)
+                grad_w = gemm(_transposed(_column_blocks(pixels, groups)), grad_blocks).reshape(weight.shape)
         else:
             grad_blocks = _row_blocks(im2col(grad, *ctx.geometry), groups)  # (g, O/g*kh*kw, N*H*W)
             if ctx.needs_input_grad[0]:
-                grad_x = _to_batch_major((weight_blocks @ grad_blocks).reshape(in_channels, -1), n, height, width)
+                grad_x = _to_batch_major(gemm(weight_blocks, grad_blocks).reshape(in_channels, -1), n, height, width)
             if ctx.needs_input_grad[1]:
-                grad_w = (_row_blocks(pixels, groups) @ _transposed(grad_blocks)).reshape(weight.shape)
+                grad_w = gemm(_row_blocks(pixels, groups), _transposed(grad_blocks)).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b

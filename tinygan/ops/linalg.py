@@ -5,6 +5,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..checks import check_float, check_rank, check_same_dtype
+from ..kernels.gemm import gemm
 from .common import broadcast_shape, unbroadcast
 
 
@@ -28,7 +29,7 @@ class MatMul(Function):
                              f"({a2.shape[-1]} != {b2.shape[-2]})")
         broadcast_shape("matmul (batch axes)", a2.shape[:-2], b2.shape[:-2])
         ctx.save_for_backward(a2, b2)
-        out = np.matmul(a2, b2)
+        out = gemm(a2, b2)
         if a.ndim == 1:
             out = out[..., 0, :]
         if b.ndim == 1:
@@ -46,9 +47,9 @@ class MatMul(Function):
             grad = np.expand_dims(grad, -2)
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_a = unbroadcast(grad @ np.swapaxes(b2, -1, -2), a2.shape).reshape(shape_a)
+            grad_a = unbroadcast(gemm(grad, np.swapaxes(b2, -1, -2)), a2.shape).reshape(shape_a)
         if ctx.needs_input_grad[1]:
-            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ grad, b2.shape).reshape(shape_b)
+            grad_b = unbroadcast(gemm(np.swapaxes(a2, -1, -2), grad), b2.shape).reshape(shape_b)
         return grad_a, grad_b
 
 
@@ -71,15 +72,15 @@ class Linear(Function):
         if bias is not None and bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
         ctx.save_for_backward(x, weight)
-        out = x @ weight.T
+        out = gemm(x, weight.T)
         return out + bias if bias is not None else out
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         rows_grad = grad.reshape(-1, grad.shape[-1])
-        grad_x = (grad @ weight) if ctx.needs_input_grad[0] else None
-        grad_w = rows_grad.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
+        grad_x = gemm(grad, weight) if ctx.needs_input_grad[0] else None
+        grad_w = gemm(rows_grad.T, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
         grad_b = rows_grad.sum(axis=0) if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
 

@@ -1,0 +1,162 @@
+"""Matrix products on tinygan's own threads, with NumPy's BLAS held to one thread.
+
+The reference is one line, `a @ b`.  The kernel computes the same product, but splits it
+into row (or column) blocks that the calling thread and a few helper threads multiply at
+once, each with NumPy's BLAS limited to a single thread.  Why not let OpenBLAS use its own
+threads, as `a @ b` does?  Because of what they do *after* a product: OpenBLAS's idle
+workers keep spinning for about a tenth of a second (unless OPENBLAS_THREAD_TIMEOUT was
+exported before NumPy was imported, which no user does), on the very cores the next Numba
+kernel needs, and a DCGAN step is a GEMM, a kernel, a GEMM, a kernel...  Measured on
+2 cores: the same step 100 ms with quiet BLAS threads and 120 ms with spinning ones.  The
+helper threads here sleep on a semaphore the moment their block is done, and the product
+itself runs as fast as with OpenBLAS's two threads (docs/performance.md has the numbers).
+
+Blocks are handed out one at a time from a shared counter (more blocks than threads), so
+that when another program takes one of the cores, the other thread simply does more of
+the blocks instead of the whole product waiting for the slow one.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+# Below this many multiply-adds a product is not worth splitting (waking a helper costs
+# ~20 us, a 64x64x64 product takes ~10 us); it still runs with BLAS held to one thread.
+MIN_SPLIT_WORK = 1 << 20
+BLOCKS_PER_THREAD = 2
+
+
+def reference_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """What `gemm` computes: the (batched) matrix product."""
+    return a @ b
+
+
+def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for matrices or equal-length stacks of them: (m, k) @ (k, n), (g, m, k) @ (g, k, n).
+
+    An inner dimension of 1 (an outer product) is a broadcast multiply instead: OpenBLAS
+    runs outer products at ~1 GFLOP/s (it is tuned for real matrix products), the multiply
+    two orders of magnitude faster on the same shapes.
+    """
+    if a.ndim < 2 or b.ndim < 2:  # a vector: NumPy's own rules, and too small to split
+        return np.matmul(a, b)
+    if a.shape[-1] == 1:
+        return a * b
+    return _pool().multiply(a, b)
+
+
+class _Pool:
+    """The calling thread plus `helpers` sleeping threads, multiplying blocks of one product."""
+
+    def __init__(self, helpers: int):
+        self.helpers = helpers
+        self.blas = _single_threaded_blas()
+        self._start = threading.Semaphore(0)
+        self._finished = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._job = None
+        for _ in range(helpers):
+            threading.Thread(target=self._serve, daemon=True, name="tinygan-gemm").start()
+
+    def multiply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        stacked = a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0]
+        with self._lock, self.blas:  # one product at a time, should several threads call tinygan
+            if not (stacked or a.ndim == b.ndim == 2) or self.helpers == 0 or \
+                    a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if stacked else 1) < MIN_SPLIT_WORK:
+                return np.matmul(a, b)  # other broadcasting, one core, or too small to be worth splitting
+            a3, b3 = (a, b) if stacked else (a[None], b[None])
+            out = np.empty((a3.shape[0], a3.shape[1], b3.shape[2]), dtype=np.result_type(a, b))
+            self._job = _Job(a3, b3, out, blocks=(self.helpers + 1) * BLOCKS_PER_THREAD)
+            for _ in range(self.helpers):
+                self._start.release()
+            self._job.run()
+            for _ in range(self.helpers):
+                self._finished.acquire()
+            self._job = None
+        return out if stacked else out[0]
+
+    def _serve(self) -> None:
+        while True:
+            self._start.acquire()
+            try:
+                self._job.run()
+            finally:
+                self._finished.release()
+
+
+class _Job:
+    """A stack of products (g, m, k) @ (g, k, n) cut into 2-D blocks of rows (or, for few rows, of
+    columns), taken one at a time.  Each block is a plain 2-D product: NumPy runs those with the
+    GIL released, so the threads really multiply at the same time."""
+
+    def __init__(self, a, b, out, blocks: int):
+        self.a, self.b, self.out = a, b, out
+        groups, rows, columns = out.shape
+        self.by_rows = rows >= columns  # split the longer side: each block re-packs only the other operand
+        length = rows if self.by_rows else columns
+        per_group = max(1, -(-blocks // groups))  # at least `blocks` in all
+        edges = np.linspace(0, length, min(per_group, length) + 1).astype(int)
+        self.blocks = [(g, start, stop) for g in range(groups) for start, stop in zip(edges[:-1], edges[1:])]
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        while True:
+            with self._lock:
+                if self._next == len(self.blocks):
+                    return
+                g, start, stop = self.blocks[self._next]
+                self._next += 1
+            if self.by_rows:
+                np.matmul(self.a[g, start:stop], self.b[g], out=self.out[g, start:stop])
+            else:
+                np.matmul(self.a[g], self.b[g, :, start:stop], out=self.out[g, :, start:stop])
+
+
+class _single_threaded_blas:
+    """A context holding NumPy's BLAS to one thread, then giving back what it had (threadpoolctl)."""
+
+    def __init__(self):
+        from threadpoolctl import ThreadpoolController
+
+        self.libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        self._saved = []
+
+    def __enter__(self):
+        self._saved = [library.num_threads for library in self.libraries]
+        for library in self.libraries:
+            library.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc_info):
+        for library, threads in zip(self.libraries, self._saved):
+            library.set_num_threads(threads)
+        return False
+
+
+_the_pool = None
+_pool_lock = threading.Lock()
+
+
+def _pool() -> _Pool:
+    """The process's pool, started on first use (and anew in a forked child, which has no threads)."""
+    global _the_pool
+    if _the_pool is None:
+        with _pool_lock:
+            if _the_pool is None:
+                from ..runtime import usable_cores
+                _the_pool = _Pool(helpers=max(usable_cores() - 1, 0))
+    return _the_pool
+
+
+def _forget_pool_after_fork() -> None:
+    global _the_pool
+    _the_pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+__all__ = ["gemm", "reference_gemm"]
