@@ -1,10 +1,12 @@
 """tinygan's thread set-up and its self-report (`tinygan info`), checked in real processes.
 
-What makes the speed independent of import order is that tinygan's kernels run on Numba's
-own workqueue threads, never on an OpenMP runtime that torch may have started first with
-spinning idle threads.  These tests check that mechanism in fresh interpreters that import
-NumPy and torch before tinygan, as user scripts do; the speed itself is measured by
-benchmarks/bench_dcgan.py, never asserted here.
+What makes the speed independent of import order (docs/performance.md) is, first, that
+tinygan's Numba kernels run on an OpenMP runtime of their own, started with idle threads
+that sleep at once (OMP_WAIT_POLICY=PASSIVE), even when torch has already put its own,
+spinning, libgomp into the process; and second, that tinygan's matrix products never wake
+NumPy's BLAS threads (kernels/gemm.py).  These tests check those mechanisms in fresh
+interpreters that import NumPy and torch before tinygan, as user scripts do; the speed
+itself is measured by benchmarks/bench_dcgan.py, never asserted here.
 """
 import json
 import os
@@ -17,21 +19,36 @@ from tinygan import runtime
 
 KERNEL_CALL = ("import tinygan, tinygan.functional as F, numba; "
                "F.max_pool2d(tinygan.randn(2, 3, 8, 8), 2); print(numba.threading_layer())")
+# omp_display_env (OpenMP 5) prints a runtime's settings; asked of the libgomp Numba's layer links.
+SHOW_NUMBAS_OPENMP = ("import ctypes, os; print('policy left set:', 'OMP_WAIT_POLICY' in os.environ, flush=True); "
+                      "path = [l.split()[-1] for l in open('/proc/self/maps') if l.rstrip().endswith('libgomp.so.1.0.0')][0]; "
+                      "ctypes.CDLL(path).omp_display_env(0)")
 
 
-def _python(code: str, **environment) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+def _run(code: str, **environment):
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY")}
     env.update(environment)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
+    return result
+
+
+def _python(code: str, **environment) -> str:
+    return _run(code, **environment).stdout.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("first", ["", "import numpy; ", "import numpy, torch; ", "import torch; "])
-def test_kernels_run_on_numbas_own_threads_whatever_was_imported_first(first):
+def test_kernels_get_a_sleeping_openmp_runtime_whatever_was_imported_first(first):
     if "torch" in first:
         pytest.importorskip("torch")
-    assert _python(first + KERNEL_CALL) == "workqueue"
+    layer = _python(first + KERNEL_CALL)
+    if layer == "workqueue":  # no libgomp on this machine: Numba's own pool, whose threads sleep too
+        return
+    assert layer == "omp"
+    result = _run(first + KERNEL_CALL + "; " + SHOW_NUMBAS_OPENMP)
+    assert "policy left set: False" in result.stdout  # the user's environment is as it was
+    if "OMP_WAIT_POLICY" in result.stderr:  # the libgomp is new enough to display its settings
+        assert "OMP_WAIT_POLICY = 'PASSIVE'" in result.stderr
 
 
 def test_a_threading_layer_the_user_chose_is_kept():
@@ -85,7 +102,7 @@ def test_tinygan_info_prints_the_report():
     fields = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line and not line.startswith(" "))
     for field in ("numpy", "numba", "cpu", "cores usable", "blas", "numba threading", "kernel cache"):
         assert fields.get(field, "").strip(), f"tinygan info lacks {field!r}:\n{result.stdout}"
-    assert "workqueue" in fields["numba threading"] or "NUMBA_THREADING_LAYER" in os.environ
+    assert "omp" in fields["numba threading"] or "workqueue" in fields["numba threading"]
     assert "slow configurations:" in result.stdout
 
 

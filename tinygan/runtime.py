@@ -203,10 +203,11 @@ def slow_configuration() -> list[str]:
     if environment.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
         problems.append("NUMBA_DISABLE_JIT is set: every kernel runs as slow Python loops (unset it)")
     threading = numba_threading()
-    if str(threading["layer"]).startswith("omp") and "torch" in sys.modules and \
-            environment.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
-        problems.append("Numba runs on OpenMP beside torch: idle OpenMP threads spin and slow every step "
-                        "(unset NUMBA_THREADING_LAYER, or export OMP_WAIT_POLICY=PASSIVE before starting Python)")
+    if "NUMBA_THREADING_LAYER" in environment and str(threading["layer"]).startswith("omp") and \
+            "torch" in sys.modules and environment.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        problems.append("NUMBA_THREADING_LAYER=omp puts Numba on the OpenMP runtime torch started, whose idle "
+                        "threads spin and slow every step (unset NUMBA_THREADING_LAYER: tinygan then gives "
+                        "Numba a runtime of its own)")
     if threading["threads"] > usable_cores():
         problems.append(f"Numba uses {threading['threads']} threads on {usable_cores()} usable cores "
                         f"(set NUMBA_NUM_THREADS={usable_cores()})")

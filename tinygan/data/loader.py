@@ -23,8 +23,6 @@ exposed through `state_dict()` / `load_state_dict()`:
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..checks import integer

@@ -10,9 +10,9 @@ output once, and run in parallel.  The `reference_*` functions are the NumPy ver
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from . import kernel
-import numpy as np
 
 
 def reference_leaky_relu_forward(x, slope):

@@ -14,9 +14,9 @@ The `reference_*` functions are the same computations in plain NumPy.
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from . import kernel
-import numpy as np
 
 
 def as_channels(x: np.ndarray) -> np.ndarray:

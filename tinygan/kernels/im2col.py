@@ -25,9 +25,9 @@ does the same in one parallel pass.  tests/test_kernels_im2col.py proves them eq
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from . import kernel
-import numpy as np
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:

@@ -44,10 +44,11 @@ loops need no locks.  tests/test_kernels_pool_upsample.py proves the pairs equal
 from __future__ import annotations
 
 import numba
+import numpy as np
+
+from numpy.lib.stride_tricks import sliding_window_view
 
 from . import kernel
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 def pool_output_length(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False,

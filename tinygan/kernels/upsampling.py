@@ -24,9 +24,9 @@ proves kernels and references equal.
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from . import kernel
-import numpy as np
 
 
 # ---------------------------------------------------------------------- NumPy reference
