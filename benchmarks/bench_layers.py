@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 
-import tinygan  # noqa: F401  (first: it sets OpenBLAS's thread timeout before NumPy loads it)
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

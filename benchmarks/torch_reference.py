@@ -1,8 +1,7 @@
 """The DCGAN and its training step in plain torch: the reference tinygan is timed against.
 
-Importable without tinygan, and runnable on its own, so torch can also be timed in a
-process where tinygan's thread settings (OPENBLAS_THREAD_TIMEOUT, OMP_WAIT_POLICY) are
-absent -- torch with exactly its own defaults:
+Importable without tinygan (dcgan_step_worker.py uses it side by side with tinygan), and
+runnable on its own, to time torch in a process where tinygan was never imported:
 
     python benchmarks/torch_reference.py --batch 64 --width 64 --repeats 10   # prints ms per step
 """

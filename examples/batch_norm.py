@@ -25,7 +25,7 @@ Run:  python examples/batch_norm.py [--out DIR] [--steps N]
 """
 from __future__ import annotations
 
-import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+import tinygan as tg
 
 import sys
 

@@ -17,7 +17,6 @@ Run:  python examples/checkerboard_training.py [--out DIR] [--steps N] [--ngf N]
 """
 from __future__ import annotations
 
-import tinygan  # noqa: F401  (first: it tunes OpenBLAS's threads, which works only before NumPy loads)
 
 import sys
 

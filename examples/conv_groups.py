@@ -16,7 +16,7 @@ Run:  python examples/conv_groups.py [--out DIR]
 """
 from __future__ import annotations
 
-import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+import tinygan as tg
 
 import sys
 

@@ -22,7 +22,7 @@ Run:  python examples/dcgan.py --quick    # about half a minute: 512 digits, nar
 """
 from __future__ import annotations
 
-import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+import tinygan as tg
 
 import math
 import sys

@@ -19,7 +19,7 @@ Run:  python examples/pooling_upsampling.py [--out DIR] [--digit D]
 """
 from __future__ import annotations
 
-import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+import tinygan as tg
 
 import sys
 

@@ -30,7 +30,7 @@ Run:  python examples/transposed_convolution.py [--out DIR] [--samples N]
 """
 from __future__ import annotations
 
-import tinygan as tg  # first: it tunes OpenBLAS's threads, which works only before NumPy loads
+import tinygan as tg
 
 import sys
 
