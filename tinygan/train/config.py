@@ -23,9 +23,10 @@ class TrainConfig:
 
     The defaults are the PyTorch DCGAN example's (batch 64, Adam lr 2e-4, beta1 0.5, nz 100,
     widths 64; Radford et al.'s paper has the same Adam settings and nz but batches of 128)
-    and 80 epochs of the bundled sample's 4,000 training digits: 4,960 steps, 8.5
-    minutes on a 2-core CPU (~0.1 s per step).  Narrower networks are cheaper per step but
-    not per unit of quality.  Measured at about equal training time (`tinygan evaluate`,
+    and 80 epochs of the bundled sample's 4,000 training digits: 4,960 steps, 8.5 minutes
+    on 2 cores of an AMD EPYC (Zen 5, AVX-512; ~0.1 s per step).  Narrower networks are
+    cheaper per step but not per unit of quality.  Measured in an earlier session, on an
+    Intel AVX-512 machine, at about equal training time (`tinygan evaluate`,
     FID-MNIST, lower is better):  ngf=ndf=32, 9,920 steps (0.04 s each): 78.5;
     ngf=64/ndf=32, 6,510 steps (0.08 s): 70.0;  ngf=ndf=64, 4,960 steps (0.11 s): 67.9.
     """
