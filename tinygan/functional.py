@@ -6,6 +6,7 @@
 from .ops.activation import leaky_relu, relu, sigmoid, tanh
 from .ops.conv import conv2d, conv_transpose2d
 from .ops.dropout import dropout
+from .ops.embedding import embedding
 from .ops.linalg import linear, matmul
 from .ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, mse_loss
 from .ops.norm import batch_norm
@@ -15,4 +16,4 @@ from .ops.upsample import interpolate
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "linear", "matmul", "conv2d", "conv_transpose2d",
            "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"]
 __all__ += ["max_pool2d", "avg_pool2d", "max_unpool2d", "adaptive_avg_pool2d", "interpolate"]
-__all__ += ["dropout"]
+__all__ += ["dropout", "embedding"]

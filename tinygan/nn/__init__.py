@@ -9,6 +9,7 @@ from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten
 from .linear import Linear
 from .module import IncompatibleKeys, Module, Parameter, RemovableHandle
@@ -19,5 +20,5 @@ from .upsampling import Upsample
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "RemovableHandle", "init", "Linear", "Conv2d",
            "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "MaxPool2d",
-           "AvgPool2d", "MaxUnpool2d", "AdaptiveAvgPool2d", "Upsample", "Flatten", "Dropout", "Sequential",
+           "AvgPool2d", "MaxUnpool2d", "AdaptiveAvgPool2d", "Upsample", "Flatten", "Dropout", "Embedding", "Sequential",
            "summary", "ModelSummary", "LayerSummary"]
