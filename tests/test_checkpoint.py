@@ -126,8 +126,8 @@ def test_non_finite_weights_stop_training_before_they_are_saved(good_run, tmp_pa
     good = (run / "checkpoint.npz").read_bytes()
     original_step = DCGANTrainer.train_step
 
-    def step_then_break_a_buffer(self, real):
-        numbers = original_step(self, real)
+    def step_then_break_a_buffer(self, real, labels=None):
+        numbers = original_step(self, real, labels)
         self.discriminator.main[3].running_var[0] = np.inf  # what --lr 1e10 does, reliably
         return numbers
 

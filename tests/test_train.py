@@ -75,8 +75,8 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
     straight = run(tiny(), tmp_path / "straight").state_dict()
     original_step = DCGANTrainer.train_step
 
-    def step_then_press_ctrl_c(self, real):
-        numbers = original_step(self, real)
+    def step_then_press_ctrl_c(self, real, labels=None):
+        numbers = original_step(self, real, labels)
         if self.step == 3:
             os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during step 3
         return numbers
@@ -131,8 +131,8 @@ def test_nan_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, mon
     good = (tmp_path / "checkpoint.npz").read_bytes()
     original_init = DCGANTrainer.__init__
 
-    def poisoned_init(self, config, images):
-        original_init(self, config, images)
+    def poisoned_init(self, config, images, labels=None):
+        original_init(self, config, images, labels)
         original_load = self.load_state_dict
 
         def load_then_poison(state):

@@ -47,10 +47,28 @@ so the later indices shift:
     main.9  Tanh
 
 i.e. keys main.0.weight, main.1.*, main.4.weight, main.5.*, main.8.weight.
+
+The conditional DCGAN (num_classes=10)
+--------------------------------------
+A conditional GAN (Mirza & Osindero 2014) gives both networks the label y, so G learns
+p(x | y) and can be asked for a "7".  Here:
+
+- G looks the label up in an `nn.Embedding(num_classes, num_classes)` (key
+  `label_embedding.weight`) and joins that vector to z: main.0 takes nz + num_classes
+  input channels.  A learned embedding rather than a fixed one-hot lets G place similar
+  digits near each other; it starts as torch's N(0, 1), the same scale as z.
+- D gets the label as num_classes extra input planes, the one-hot vector painted over
+  the whole 28x28 image, so main.0 takes nc + num_classes channels and every filter
+  sees the label at every position.  This is the simpler of the two usual designs; the
+  other, the projection discriminator (Miyato & Koyama 2018), adds the inner product of
+  a label embedding with D's last features to its verdict, and was not measured here.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import nn
+from ..tensor import Tensor, cat
 
 UPSAMPLE_MODES = ("transposed", "nearest", "bilinear")
 
@@ -64,17 +82,37 @@ def _doubling_layer(in_channels: int, out_channels: int, upsample: str) -> list:
             nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)]
 
 
-class Generator(nn.Module):
-    """z (N, nz, 1, 1) or (N, nz) -> images (N, nc, 28, 28) with pixels in (-1, 1)."""
+def _labels(where: str, labels, count: int, num_classes: int | None) -> np.ndarray | None:
+    """The labels of a batch of `count` as an int array, checked against the model's kind."""
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError(f"{where}: labels were given to an unconditional model (num_classes=None)")
+        return None
+    if labels is None:
+        raise ValueError(f"{where}: a conditional model (num_classes={num_classes}) needs the labels of the batch")
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{where}: expected integer labels of shape ({count},), got {labels.dtype} {labels.shape}")
+    if count and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"{where}: labels must be in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}")
+    return labels
 
-    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 1, upsample: str = "transposed"):
+
+class Generator(nn.Module):
+    """z (N, nz, 1, 1) or (N, nz) [, labels (N,)] -> images (N, nc, 28, 28) with pixels in (-1, 1)."""
+
+    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 1, upsample: str = "transposed",
+                 num_classes: int | None = None):
         super().__init__()
         if upsample not in UPSAMPLE_MODES:
             raise ValueError(f"Generator: upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
-        self.nz, self.ngf, self.nc, self.upsample = nz, ngf, nc, upsample
+        self.nz, self.ngf, self.nc, self.upsample, self.num_classes = nz, ngf, nc, upsample, num_classes
+        if num_classes is not None:
+            self.label_embedding = nn.Embedding(num_classes, num_classes)
+        extra = num_classes or 0
         self.main = nn.Sequential(
-            # 1x1 -> 7x7: each of the nz numbers paints its own 7x7 pattern of 4 ngf channels.
-            nn.ConvTranspose2d(nz, ngf * 4, 7, 1, 0, bias=False),
+            # 1x1 -> 7x7: each of the nz (+ label) numbers paints its own 7x7 pattern of 4 ngf channels.
+            nn.ConvTranspose2d(nz + extra, ngf * 4, 7, 1, 0, bias=False),
             nn.BatchNorm2d(ngf * 4),
             nn.ReLU(True),
             *_doubling_layer(ngf * 4, ngf * 2, upsample),  # 7x7 -> 14x14
@@ -84,26 +122,30 @@ class Generator(nn.Module):
             nn.Tanh(),
         )
 
-    def forward(self, z):
+    def forward(self, z, labels=None):
         if z.ndim == 2:  # (N, nz) is a batch of plain vectors: make them 1x1 "images"
             z = z.reshape(z.shape[0], z.shape[1], 1, 1)
         if z.ndim != 4 or z.shape[1:] != (self.nz, 1, 1):
             raise ValueError(f"Generator: expected noise of shape (N, {self.nz}, 1, 1) or (N, {self.nz}), "
                              f"got {tuple(z.shape)}")
+        labels = _labels("Generator", labels, z.shape[0], self.num_classes)
+        if labels is not None:  # join the label's embedding to z as num_classes more 1x1 channels
+            z = cat([z, self.label_embedding(labels).reshape(z.shape[0], self.num_classes, 1, 1)], dim=1)
         return self.main(z)
 
     def extra_repr(self) -> str:
-        return f"nz={self.nz}, ngf={self.ngf}, nc={self.nc}, upsample={self.upsample!r}"
+        conditional = f", num_classes={self.num_classes}" if self.num_classes is not None else ""
+        return f"nz={self.nz}, ngf={self.ngf}, nc={self.nc}, upsample={self.upsample!r}{conditional}"
 
 
 class Discriminator(nn.Module):
-    """images (N, nc, 28, 28) -> (N,) probabilities that each image is real."""
+    """images (N, nc, 28, 28) [, labels (N,)] -> (N,) probabilities that each image is real."""
 
-    def __init__(self, ndf: int = 64, nc: int = 1):
+    def __init__(self, ndf: int = 64, nc: int = 1, num_classes: int | None = None):
         super().__init__()
-        self.ndf, self.nc = ndf, nc
+        self.ndf, self.nc, self.num_classes = ndf, nc, num_classes
         self.main = nn.Sequential(
-            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),  # 28 -> 14
+            nn.Conv2d(nc + (num_classes or 0), ndf, 4, 2, 1, bias=False),  # 28 -> 14
             nn.LeakyReLU(0.2, inplace=True),  # leaky: G learns through D's gradients, let them flow
             nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),  # 14 -> 7
             nn.BatchNorm2d(ndf * 2),
@@ -112,14 +154,20 @@ class Discriminator(nn.Module):
             nn.Sigmoid(),
         )
 
-    def forward(self, images):
+    def forward(self, images, labels=None):
         if images.ndim != 4 or images.shape[1:] != (self.nc, 28, 28):
             raise ValueError(f"Discriminator: expected images of shape (N, {self.nc}, 28, 28), "
                              f"got {tuple(images.shape)}")
+        labels = _labels("Discriminator", labels, images.shape[0], self.num_classes)
+        if labels is not None:  # the one-hot label as constant planes beside the pixels (no gradient needed)
+            planes = np.eye(self.num_classes, dtype=images.dtype)[labels][:, :, None, None]
+            planes = np.broadcast_to(planes, (images.shape[0], self.num_classes, *images.shape[2:]))
+            images = cat([images, Tensor(np.ascontiguousarray(planes))], dim=1)
         return self.main(images).reshape(-1)
 
     def extra_repr(self) -> str:
-        return f"ndf={self.ndf}, nc={self.nc}"
+        conditional = f", num_classes={self.num_classes}" if self.num_classes is not None else ""
+        return f"ndf={self.ndf}, nc={self.nc}{conditional}"
 
 
 def weights_init(module: nn.Module) -> None:

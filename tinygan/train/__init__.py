@@ -14,13 +14,15 @@ See docs/design.md for how these fit together and the rules of the run folder.
 """
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FIXED_NOISE_SIZE, config_from_checkpoint,
                          generator_from_checkpoint, load_models, read_checkpoint, write_checkpoint)
-from .config import TrainConfig, build_models, bundled_split, load_training_images, resumed_config
+from .config import (NUM_DIGITS, TrainConfig, build_models, bundled_split, load_training_digits, load_training_images,
+                     resumed_config)
 from .errors import Diverged, Interrupted, RunError
 from .loop import train
 from .run_folder import CHECKPOINT_NAME, RunFolder, read_metrics
 from .trainer import DCGANTrainer
 
-__all__ = ["TrainConfig", "DCGANTrainer", "train", "build_models", "load_training_images", "bundled_split",
+__all__ = ["TrainConfig", "DCGANTrainer", "train", "build_models", "load_training_images", "load_training_digits",
+           "bundled_split", "NUM_DIGITS",
            "resumed_config", "read_checkpoint", "write_checkpoint", "generator_from_checkpoint",
            "config_from_checkpoint", "load_models", "RunError", "Diverged", "Interrupted", "RunFolder",
            "read_metrics", "CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "FIXED_NOISE_SIZE"]

@@ -90,9 +90,10 @@ def load_models(generator, discriminator, state: dict) -> None:
 
 
 def _describe_architecture(model) -> str:
+    kind = "conditional" if model.num_classes is not None else "unconditional"
     if isinstance(model, Generator):
-        return f"nz={model.nz}, ngf={model.ngf}, upsample={model.upsample}"
-    return f"ndf={model.ndf}"
+        return f"{kind}, nz={model.nz}, ngf={model.ngf}, upsample={model.upsample}"
+    return f"{kind}, ndf={model.ndf}"
 
 
 def generator_from_checkpoint(path) -> tuple[Generator, dict]:

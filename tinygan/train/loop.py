@@ -24,7 +24,7 @@ from pathlib import Path
 from ..images import save_grid
 from ..runtime import slow_configuration
 from .checkpoint import read_checkpoint, write_checkpoint
-from .config import TrainConfig, load_training_images, resumed_config
+from .config import TrainConfig, load_training_digits, resumed_config
 from .errors import Diverged, Interrupted, RunError
 from .limits import check_training_fits
 from .run_folder import RunFolder
@@ -86,8 +86,8 @@ def train(config, out, resume=None, max_steps: int | None = None, progress: bool
     config = (resumed_config(state["config"], given, state["batch"], log) if state is not None
               else TrainConfig.from_dict(given))
     check_training_fits(config)
-    images = load_training_images(config)
-    trainer = DCGANTrainer(config, images)
+    images, labels = load_training_digits(config)
+    trainer = DCGANTrainer(config, images, labels)
     if state is not None:
         trainer.load_state_dict(state)  # a damaged part is refused here, before any file is touched
     continuing = state is not None and _same_file(resume, run)
@@ -177,7 +177,7 @@ class _Session:
         """Check the weights, draw the epoch's grid, refresh the pictures, save the checkpoint."""
         trainer, run = self.trainer, self.run
         trainer.check_finite()
-        save_grid(trainer.sample(trainer.fixed_noise), run.sample_path(trainer.epoch))
+        save_grid(trainer.sample_grid(), run.sample_path(trainer.epoch))
         run.write_pictures(trainer.epoch)
         write_checkpoint(trainer.state_dict(), run.checkpoint)
 

@@ -14,6 +14,10 @@ Both use Adam(lr=2e-4, betas=(0.5, 0.999)), as in the DCGAN paper (Radford et al
 and the PyTorch example: the lower beta1 makes
 the momentum forget faster, which suits a target that keeps moving.
 
+A conditional run (`config.conditional`) gives both networks the digit's label: D sees
+real digits with their true labels and fakes with the labels G was asked for, which are
+drawn uniformly from 0..9 by the noise generator, right after the step's z.
+
 Reproducibility: every random number comes from a generator whose state is in the
 checkpoint -- tinygan's default generator (weight initialisation), a noise generator
 (the z of each step), and the DataLoader's (seed, epoch) shuffling -- so the same seed
@@ -22,6 +26,7 @@ never stopped, step for step and bit for bit.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 
@@ -34,7 +39,7 @@ from ..data import DataLoader
 from ..random import default_generator, manual_seed
 from ..tensor import Tensor
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FIXED_NOISE_SIZE, load_models
-from .config import TrainConfig, build_models
+from .config import NUM_DIGITS, TrainConfig, build_models
 from .errors import Diverged, RunError
 
 
@@ -48,21 +53,26 @@ class DCGANTrainer:
     from the same config continues exactly where `saved` was taken.
     """
 
-    def __init__(self, config: TrainConfig, images: np.ndarray):
+    def __init__(self, config: TrainConfig, images: np.ndarray, labels: np.ndarray | None = None):
         self.config = config
+        if config.conditional and labels is None:
+            raise RunError("a conditional run needs the labels of its training digits")
         # The model weights come from tinygan's default generator: seed it first.
         manual_seed(config.seed)
         self.generator, self.discriminator = build_models(config)
         betas = (config.beta1, 0.999)
         self.optimizer_g = optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.optimizer_d = optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
-        self.loader = DataLoader(images, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                                 seed=config.seed)
+        # A conditional run's loader yields (images, labels); the order is the same either way.
+        self.loader = DataLoader(images, labels if config.conditional else None, batch_size=config.batch_size,
+                                 shuffle=True, drop_last=True, seed=config.seed)
         # Independent streams for the training noise and the fixed grid noise, both from the seed.
         noise_seed, grid_seed = np.random.SeedSequence(config.seed).spawn(2)
         self.noise = np.random.default_rng(noise_seed)
         self.fixed_noise = np.random.default_rng(grid_seed).standard_normal(
             (FIXED_NOISE_SIZE, config.nz, 1, 1)).astype(np.float32)
+        # The grid's labels (conditional runs): 0..9 repeating, so every digit is drawn every epoch.
+        self.fixed_labels = np.arange(FIXED_NOISE_SIZE) % NUM_DIGITS if config.conditional else None
         self.real_target = np.ones(config.batch_size, dtype=np.float32)
         self.fake_target = np.zeros(config.batch_size, dtype=np.float32)
         self.epoch = 0
@@ -77,8 +87,9 @@ class DCGANTrainer:
         return len(self.loader)
 
     # ------------------------------------------------------------------ one step
-    def train_step(self, real: np.ndarray) -> dict:
-        """One discriminator update and one generator update on a batch of real digits.
+    def train_step(self, real: np.ndarray, labels: np.ndarray | None = None) -> dict:
+        """One discriminator update and one generator update on a batch of real digits (and, in a
+        conditional run, their labels).
 
         Returns the step's numbers: loss_d, loss_g, d_x (mean D on the real batch),
         d_g_z (mean D on the fakes, before D's update) and d_g_z2 (after it).
@@ -86,14 +97,16 @@ class DCGANTrainer:
         """
         G, D = self.generator, self.discriminator
         z = Tensor(self.noise.standard_normal((len(real), self.config.nz, 1, 1)).astype(np.float32))
+        # The labels G is asked for (None in an unconditional run: then nothing more is drawn).
+        wanted = self.noise.integers(0, NUM_DIGITS, size=len(real)) if self.config.conditional else None
 
         # 1. Discriminator: real digits -> 1, fakes -> 0.
         self.optimizer_d.zero_grad()
-        d_real = _finite("D(x)", D(Tensor(real)))
+        d_real = _finite("D(x)", D(Tensor(real), labels))
         loss_real = F.binary_cross_entropy(d_real, self.real_target)
         loss_real.backward()
-        fake = _finite("G(z)", G(z))
-        d_fake = _finite("D(G(z))", D(fake.detach()))  # detach: no gradient may reach G here
+        fake = _finite("G(z)", G(z, wanted))
+        d_fake = _finite("D(G(z))", D(fake.detach(), wanted))  # detach: no gradient may reach G here
         loss_fake = F.binary_cross_entropy(d_fake, self.fake_target)
         loss_fake.backward()
         loss_d = _finite("loss_D", loss_real.item() + loss_fake.item())
@@ -105,7 +118,7 @@ class DCGANTrainer:
         self.optimizer_g.zero_grad()
         D.requires_grad_(False)
         try:
-            d_fake_after = _finite("D(G(z))", D(fake))
+            d_fake_after = _finite("D(G(z))", D(fake, wanted))
             loss_g = F.binary_cross_entropy(d_fake_after, self.real_target)
             _finite("loss_G", loss_g.item())
             loss_g.backward()
@@ -125,14 +138,15 @@ class DCGANTrainer:
         """
         if self._batches is None:
             self._batches = self._rest_of_epoch()
-        real = next(self._batches)
+        batch = next(self._batches)
+        real, labels = batch if self.config.conditional else (batch, None)
         epoch = self.epoch + 1  # the epoch this step belongs to (1-based), as recorded in the metrics
         started = time.perf_counter()
         try:
             # Overflow to inf is not worth a warning on stderr here: every output and loss is
             # checked (`_finite`), and the weights after each epoch (`check_finite`).
             with np.errstate(over="ignore", invalid="ignore"):
-                numbers = self.train_step(real)
+                numbers = self.train_step(real, labels)
         except Diverged as error:
             raise Diverged(f"{error} at step {self.step + 1}") from None
         self.last_step_seconds = time.perf_counter() - started
@@ -164,13 +178,24 @@ class DCGANTrainer:
                 if not np.all(np.isfinite(value)):
                     raise Diverged(f"training diverged: the {name}'s {key} is not finite after step {self.step}")
 
-    def sample(self, z: np.ndarray) -> np.ndarray:
-        """Images G(z) in evaluation mode (BatchNorm with its running statistics), as an array."""
+    def sample(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images G(z) (conditional runs: G(z, labels)) in evaluation mode (BatchNorm with its running
+        statistics), as an array."""
+        with self.generator_in_eval_mode() as generator, no_grad():
+            return generator(Tensor(np.asarray(z, dtype=np.float32)), labels).data
+
+    def sample_grid(self) -> np.ndarray:
+        """The images of the fixed noise (and, in a conditional run, the fixed labels) drawn after every epoch."""
+        return self.sample(self.fixed_noise, self.fixed_labels)
+
+    @contextlib.contextmanager
+    def generator_in_eval_mode(self):
+        """`with trainer.generator_in_eval_mode() as G:` G uses its running statistics (and changes none of
+        them), then goes back to the mode it was in."""
         was_training = self.generator.training
         self.generator.eval()
         try:
-            with no_grad():
-                return self.generator(Tensor(np.asarray(z, dtype=np.float32))).data
+            yield self.generator
         finally:
             self.generator.train(was_training)
 
