@@ -204,7 +204,8 @@ def load_or_train_classifier(epochs: int = DEFAULT_CLASSIFIER_EPOCHS, seed: int 
     Returns (model, held-out accuracy, cache path).  An unreadable cache file is replaced.
     """
     path = cache_dir() / f"mnist-lenet-v{CLASSIFIER_VERSION}-e{epochs}-s{seed}.npz"
-    model = DigitClassifier()
+    with _seeded(seed):  # building the model must not move the caller's random stream (a training run's)
+        model = DigitClassifier()
     if path.is_file():
         try:
             cached = load(path)
@@ -259,19 +260,31 @@ def evaluate_generator(generator, n: int = 1000, seed: int = 0, classifier_epoch
             "noise": score_images(model, noise, reference_features)}
 
 
-def sample_images(generator, n: int, rng: np.random.Generator, batch_size: int = 250) -> np.ndarray:
-    """n images (n, nc, 28, 28) in [-1, 1] from `generator` (evaluation mode), noise drawn from `rng`."""
-    return np.concatenate(list(iter_samples(generator, n, rng, batch_size)))
+def sample_images(generator, n: int, rng: np.random.Generator, batch_size: int = 250, labels=None) -> np.ndarray:
+    """n images (n, nc, 28, 28) in [-1, 1] from `generator` (evaluation mode), noise drawn from `rng`.
+
+    A conditional generator draws the digits `labels` (n ints), or, without them, labels
+    drawn uniformly from `rng` (after each batch's noise), so every digit is asked for
+    about equally often.
+    """
+    return np.concatenate(list(iter_samples(generator, n, rng, batch_size, labels)))
 
 
-def iter_samples(generator, n: int, rng: np.random.Generator, batch_size: int = 250):
+def iter_samples(generator, n: int, rng: np.random.Generator, batch_size: int = 250, labels=None):
     """The images of `sample_images`, `batch_size` at a time (the same numbers), for streaming them to a file."""
+    classes = getattr(generator, "num_classes", None)
     generator.eval()
     with no_grad():
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             z = rng.standard_normal((count, generator.nz, 1, 1)).astype(np.float32)
-            yield generator(Tensor(z)).data
+            if classes is None:
+                wanted = None
+            elif labels is None:
+                wanted = rng.integers(0, classes, size=count)
+            else:
+                wanted = np.asarray(labels[start:start + count])
+            yield generator(Tensor(z), wanted).data
 
 
 def evaluation_bytes(n: int) -> int:

@@ -80,6 +80,19 @@ def save_gif(frame_paths, path, milliseconds_per_frame: int = 200, hold_last: in
         with Image.open(frame_path) as image:
             frames.append(image.convert("L") if image.mode in ("L", "1") else image.convert("RGB"))
     durations = [milliseconds_per_frame] * (len(frames) - 1) + [milliseconds_per_frame * hold_last]
+    return _write_gif(frames, durations, path)
+
+
+def save_frames_gif(batches, path, nrow: int = 8, milliseconds_per_frame: int = 80) -> Path:
+    """A looping GIF with one frame per batch (each (N, C, H, W) in [-1, 1], drawn as a grid), evenly timed."""
+    frames = [grid_to_pil(batch, nrow=nrow) for batch in batches]
+    if not frames:
+        raise ValueError("save_frames_gif: no frames given")
+    return _write_gif(frames, [milliseconds_per_frame] * len(frames), path)
+
+
+def _write_gif(frames: list, durations: list, path) -> Path:
+    """Write PIL `frames` as a GIF that loops forever, atomically."""
     path = Path(path)
     with atomic_write(path) as file:
         frames[0].save(file, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
@@ -107,27 +120,81 @@ def plot_losses(records: list[dict], path, smooth: int = 25) -> Path:
     rather than one of them collapsing.  Faint lines are the raw per-step values, solid
     ones their moving average over `smooth` steps.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed: we only write files
-    import matplotlib.pyplot as plt
-
-    steps = [record["step"] for record in records]
+    plt = _pyplot()
+    records = [record for record in records if "loss_d" in record]  # metrics.jsonl also holds quality records
     figure, (losses, outputs) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    for axes, keys in ((losses, (("loss_d", "loss D"), ("loss_g", "loss G"))),
-                       (outputs, (("d_x", "D(x)"), ("d_g_z", "D(G(z))")))):
-        for (key, label), colour in zip(keys, ("tab:blue", "tab:orange")):
-            values = [record[key] for record in records]
-            axes.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
-            axes.plot(steps, moving_average(values, smooth), color=colour, label=label)
-        axes.legend(loc="upper right")
-        axes.grid(alpha=0.3)
+    _plot_curves(losses, records, (("loss_d", "loss D"), ("loss_g", "loss G")), smooth)
+    _plot_curves(outputs, records, (("d_x", "D(x)"), ("d_g_z", "D(G(z))")), smooth)
     losses.set_ylabel("binary cross-entropy")
     outputs.set_ylabel("mean discriminator output")
     outputs.set_ylim(0, 1)
     outputs.set_xlabel("step")
     # Fixed margins: automatic layout (tight_layout) would double the time this takes.
     figure.subplots_adjust(left=0.09, right=0.98, top=0.97, bottom=0.08, hspace=0.08)
+    return _save_figure(plt, figure, path)
+
+
+def plot_quality(records: list[dict], path, smooth: int = 25) -> Path:
+    """Plot sample quality next to the losses, from metrics records (loss and quality records), into a PNG.
+
+    Top: the losses (moving averages), to read the two side by side.  Middle: FID-MNIST of
+    the fixed-noise samples at each score (lower is better; the best is ringed).  Bottom:
+    the share of each digit 0..9 among those samples, as the judge classifies them, stacked
+    to 1 -- a band thinning to nothing is a digit the generator stopped drawing (mode
+    collapse), which the losses do not show.
+    """
+    plt = _pyplot()
+    losses_records = [record for record in records if "loss_d" in record]
+    scores = [record for record in records if "fid" in record]
+    figure, (losses, fid, shares) = plt.subplots(3, 1, figsize=(8, 8), sharex=True,
+                                                 gridspec_kw={"height_ratios": (2, 2, 3)})
+    _plot_curves(losses, losses_records, (("loss_d", "loss D"), ("loss_g", "loss G")), smooth, raw=False)
+    losses.set_ylabel("loss")
+    steps = [record["step"] for record in scores]
+    values = [record["fid"] for record in scores]
+    fid.plot(steps, values, "o-", color="tab:green", label="FID-MNIST (lower is better)")
+    if values:
+        best = int(np.argmin(values))
+        fid.plot(steps[best], values[best], "o", markersize=12, markerfacecolor="none", color="black",
+                 label=f"best: {values[best]:.1f} at step {steps[best]} (best.npz)")
+    fid.legend(loc="upper right")
+    fid.grid(alpha=0.3)
+    fid.set_ylabel("FID-MNIST")
+    if scores:
+        counts = np.array([record["histogram"] for record in scores], dtype=np.float64)
+        fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        shares.stackplot(steps, fractions.T, labels=[str(digit) for digit in range(counts.shape[1])],
+                         colors=plt.get_cmap("tab10").colors)
+        shares.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), title="digit", fontsize="small")
+    shares.set_ylim(0, 1)
+    shares.set_ylabel("share of the samples")
+    shares.set_xlabel("step")
+    figure.subplots_adjust(left=0.09, right=0.88, top=0.97, bottom=0.07, hspace=0.08)
+    return _save_figure(plt, figure, path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed: we only write files
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_curves(axes, records: list[dict], keys, smooth: int, raw: bool = True) -> None:
+    """Each (key, label) of the records against their steps: faint raw values (if `raw`), solid moving average."""
+    steps = [record["step"] for record in records]
+    for (key, label), colour in zip(keys, ("tab:blue", "tab:orange")):
+        values = [record[key] for record in records]
+        if raw:
+            axes.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
+        axes.plot(steps, moving_average(values, smooth), color=colour, label=label)
+    axes.legend(loc="upper right")
+    axes.grid(alpha=0.3)
+
+
+def _save_figure(plt, figure, path) -> Path:
     path = Path(path)
     try:
         with atomic_write(path) as file:
@@ -137,5 +204,5 @@ def plot_losses(records: list[dict], path, smooth: int = 25) -> Path:
     return path
 
 
-__all__ = ["to_uint8", "make_grid", "grid_to_pil", "save_grid", "save_gif", "moving_average",
-           "plot_losses"]
+__all__ = ["to_uint8", "make_grid", "grid_to_pil", "save_grid", "save_gif", "save_frames_gif", "moving_average",
+           "plot_losses", "plot_quality"]

@@ -10,8 +10,9 @@ The order of a session, and why:
    over by accident.  Temporaries of killed saves are removed.
 3. Training: the trainer advances its own counters; the loop has one stop condition
    (`_Session.should_stop`: the epochs are done, the step limit is reached, or Ctrl-C).
-   After each epoch: check the weights are finite, draw the grid, refresh the pictures,
-   write the checkpoint (atomically).  A stop in the middle of an epoch saves too.
+   After each epoch: check the weights are finite, draw the grid, score the samples
+   (every `quality_every` epochs; a new lowest FID also writes best.npz), refresh the
+   pictures, write the checkpoint (atomically).  A stop in the middle of an epoch saves too.
 4. A failure to write (a full disk) is one line, and the last checkpoint is intact.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ from .checkpoint import read_checkpoint, write_checkpoint
 from .config import TrainConfig, load_training_digits, resumed_config
 from .errors import Diverged, Interrupted, RunError
 from .limits import check_training_fits
-from .run_folder import RunFolder
+from .quality import QualityJudge, best_fid, is_quality
+from .run_folder import RunFolder, read_metrics
 from .trainer import DCGANTrainer
 
 
@@ -129,6 +131,11 @@ class _Session:
         self.max_steps = max_steps
         self.total_steps = trainer.step + remaining if max_steps is None else min(trainer.step + remaining, max_steps)
         self.stop = _StopRequest()
+        # The scores so far (a resumed run's, from its metrics): the best decides when best.npz is replaced.
+        earlier = read_metrics(run.metrics)
+        self.best_fid = best_fid(earlier)
+        self.last_fid = next((record["fid"] for record in reversed(earlier) if is_quality(record)), None)
+        self.judge = QualityJudge(log)
 
     def should_stop(self) -> bool:
         """The one stop condition, checked before every step: the epochs are done, the step limit
@@ -151,9 +158,9 @@ class _Session:
                     bar.set_description(f"epoch {trainer.epoch + 1}/{self.config.epochs}")
                     record = trainer.train_next_batch()
                     append(record)
-                    _show(bar, record, self.config.batch_size / max(trainer.last_step_seconds, 1e-9))
+                    _show(bar, record, self.config.batch_size / max(trainer.last_step_seconds, 1e-9), self.last_fid)
                     if trainer.epoch_finished:
-                        self.end_of_epoch()
+                        self.end_of_epoch(append)
             if not trainer.epoch_finished:  # stopped mid-epoch (Ctrl-C or max_steps): save where we are
                 trainer.check_finite()
                 write_checkpoint(trainer.state_dict(), run.checkpoint)
@@ -173,13 +180,30 @@ class _Session:
         self.log(f"done: {trainer.step} steps, {trainer.epoch} epochs ({minutes:.1f} min in this session). "
                  f"Samples: {run.samples}; score them with: tinygan evaluate {run.path}")
 
-    def end_of_epoch(self) -> None:
-        """Check the weights, draw the epoch's grid, refresh the pictures, save the checkpoint."""
+    def end_of_epoch(self, append) -> None:
+        """Check the weights, draw the epoch's grid, score it if due, refresh the pictures, save the checkpoint."""
         trainer, run = self.trainer, self.run
         trainer.check_finite()
         save_grid(trainer.sample_grid(), run.sample_path(trainer.epoch))
+        every = self.config.quality_every
+        if every and trainer.epoch % every == 0:
+            self.score(append)
         run.write_pictures(trainer.epoch)
         write_checkpoint(trainer.state_dict(), run.checkpoint)
+
+    def score(self, append) -> None:
+        """Score G with the judge; a new lowest FID replaces best.npz (a full checkpoint, written atomically).
+
+        best.npz is written before checkpoint.npz: a crash between the two leaves best.npz a
+        step ahead of the checkpoint, and the resumed run redoes those steps bit for bit,
+        so it scores the same FID there again and keeps the same best.
+        """
+        record = self.judge.score(self.trainer)
+        append(record)
+        self.last_fid = record["fid"]
+        if self.best_fid is None or record["fid"] <= self.best_fid:
+            self.best_fid = record["fid"]
+            write_checkpoint(self.trainer.state_dict(), self.run.best)
 
 def _kept(run: RunFolder) -> str:
     return (f"the last good checkpoint, {run.checkpoint}, is kept" if run.checkpoint.exists()
@@ -199,10 +223,11 @@ def _progress_bar(enabled: bool, total: int, initial: int):
                 mininterval=0.5)
 
 
-def _show(bar, record: dict, images_per_second: float) -> None:
+def _show(bar, record: dict, images_per_second: float, fid: float | None) -> None:
     if not bar.disable:
+        last_fid = f"  FID {fid:.1f}" if fid is not None else ""
         bar.set_postfix_str(f"loss_D {record['loss_d']:.3f}  loss_G {record['loss_g']:.3f}  "
-                            f"D(x) {record['d_x']:.2f}  D(G(z)) {record['d_g_z']:.2f}  "
+                            f"D(x) {record['d_x']:.2f}  D(G(z)) {record['d_g_z']:.2f}{last_fid}  "
                             f"{images_per_second:.0f} img/s", refresh=False)
     bar.update(1)  # redraws (at most twice a second), postfix included
 

@@ -1,11 +1,14 @@
 """The run folder: which files a run writes where, the lock that keeps it to one writer, the metrics file.
 
     config.json            the settings (written when a session starts)
-    metrics.jsonl          one JSON line per step: losses, D(x), D(G(z)), time (appended each step)
+    metrics.jsonl          one JSON line per step: losses, D(x), D(G(z)), time (appended each step);
+                           and, every --quality-every epochs, a line of kind "quality": FID, IS, histogram
     samples/epoch_NNN.png  the same 64 noise vectors drawn after each epoch (an 8x8 grid)
     progress.gif           those grids as an animation     } refreshed after each epoch
     losses.png             the training curves              } and when a session stops
+    quality.png            FID and class shares over time  }
     checkpoint.npz         everything needed to continue   } (see `DCGANTrainer.state_dict`)
+    best.npz               the checkpoint with the lowest FID so far (written when a score beats it)
     .lock                  held by the process training here (see `RunFolder.lock`)
 
 The rules (the run folder is the user's work):
@@ -26,10 +29,11 @@ import os
 from pathlib import Path
 
 from ..files import atomic_write, remove_stale_temporaries
-from ..images import plot_losses, save_gif
+from ..images import plot_losses, plot_quality, save_gif
 from .errors import RunError
 
 CHECKPOINT_NAME = "checkpoint.npz"
+BEST_NAME = "best.npz"
 
 try:
     import fcntl
@@ -49,6 +53,8 @@ class RunFolder:
         self.samples = self.path / "samples"
         self.gif = self.path / "progress.gif"
         self.losses = self.path / "losses.png"
+        self.quality = self.path / "quality.png"
+        self.best = self.path / BEST_NAME
         self.lock_file = self.path / ".lock"
         self._lock = None
 
@@ -103,7 +109,7 @@ class RunFolder:
     # ------------------------------------------------------------------ what is here
     def run_files(self) -> list[Path]:
         """The files of a run found here (an empty list: no run, free to start one)."""
-        candidates = [self.checkpoint, self.config, self.metrics, self.gif, self.losses]
+        candidates = [self.checkpoint, self.best, self.config, self.metrics, self.gif, self.losses, self.quality]
         found = [path for path in candidates if path.is_file()]
         if self.samples.is_dir():
             found += sorted(self.samples.glob("epoch_*.png"))
@@ -146,13 +152,15 @@ class RunFolder:
             yield append
 
     def write_pictures(self, epoch: int) -> None:
-        """Refresh the GIF (grids of epochs 1..epoch) and the loss plot."""
+        """Refresh the GIF (grids of epochs 1..epoch), the loss plot and, once there are scores, the quality plot."""
         frames = [self.sample_path(e) for e in range(1, epoch + 1) if self.sample_path(e).is_file()]
         if frames:
             save_gif(frames, self.gif)
         records = read_metrics(self.metrics)
         if records:
             plot_losses(records, self.losses)
+        if any("fid" in record for record in records):
+            plot_quality(records, self.quality)
 
 
 def read_metrics(path) -> list[dict]:
@@ -184,4 +192,4 @@ def read_metrics(path) -> list[dict]:
     return records
 
 
-__all__ = ["RunFolder", "read_metrics", "CHECKPOINT_NAME"]
+__all__ = ["RunFolder", "read_metrics", "CHECKPOINT_NAME", "BEST_NAME"]
