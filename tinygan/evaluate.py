@@ -42,7 +42,7 @@ from .autograd import no_grad
 from .data import DataLoader, split_bundled
 from .data.loader import to_unit_range
 from .serialization import load, save
-from .random import default_generator, manual_seed
+from .random import manual_seed, state_kept
 from .tensor import Tensor
 
 NUM_CLASSES = 10
@@ -147,12 +147,9 @@ def cross_entropy(logits: Tensor, labels: np.ndarray) -> Tensor:
 @contextlib.contextmanager
 def _seeded(seed: int):
     """Run a block with tinygan's default generator seeded, then put the caller's state back."""
-    saved = default_generator().bit_generator.state
-    manual_seed(seed)
-    try:
+    with state_kept():
+        manual_seed(seed)
         yield
-    finally:
-        default_generator().bit_generator.state = saved
 
 
 def train_classifier(epochs: int = DEFAULT_CLASSIFIER_EPOCHS, seed: int = 0, log=print):

@@ -6,6 +6,8 @@ layers (init) and tensor factories all reach it without importing upward.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 _generator = np.random.default_rng()
@@ -22,4 +24,15 @@ def default_generator() -> np.random.Generator:
     return _generator
 
 
-__all__ = ["manual_seed", "default_generator"]
+@contextlib.contextmanager
+def state_kept():
+    """`with state_kept():` draw freely (build throwaway models, seed for a side job); afterwards the
+    default generator is back in the state it had, as if nothing had been drawn."""
+    saved = _generator.bit_generator.state
+    try:
+        yield
+    finally:
+        _generator.bit_generator.state = saved  # `_generator` may be a new object by now (manual_seed)
+
+
+__all__ = ["manual_seed", "default_generator", "state_kept"]

@@ -21,7 +21,6 @@ Every problem is a `RunError` that names the file and the part.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from ..models import Generator
 from ..serialization import ArrayLayout, load, load_layout, save
-from ..random import default_generator
+from ..random import state_kept
 from .config import TrainConfig, build_models
 from .errors import RunError
 from .limits import check_generator_fits
@@ -100,23 +99,13 @@ def generator_from_checkpoint(path) -> tuple[Generator, dict]:
     """The trained generator of a checkpoint (in evaluation mode) and the checkpoint itself."""
     state = read_checkpoint(path)
     config = config_from_checkpoint(state, path)
-    with _default_generator_kept():
+    with state_kept():  # throwaway models must not move the default random stream
         generator, discriminator = build_models(config)
     load_models(generator, discriminator, state)
     return generator.eval(), state
 
 
 # ---------------------------------------------------------------------- the structure check
-@contextlib.contextmanager
-def _default_generator_kept():
-    """Build throwaway models without moving tinygan's default random stream."""
-    saved = default_generator().bit_generator.state
-    try:
-        yield
-    finally:
-        default_generator().bit_generator.state = saved
-
-
 def _check_structure(layout, path) -> int:
     """Check a checkpoint's layout (see the module docstring); return the bytes its arrays may take."""
     def fail(message):
@@ -141,7 +130,7 @@ def _check_structure(layout, path) -> int:
         fail(f"its loader state must be a dict with a non-negative integer seed, got {layout['loader']!r:.60}")
     _check_random_states(layout["rng"], path)
 
-    with _default_generator_kept():
+    with state_kept():
         models = dict(zip(("generator", "discriminator"), build_models(config)))
     budget = 0
     for part, model in models.items():

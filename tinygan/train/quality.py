@@ -9,9 +9,9 @@ because the noise is fixed, a change in them is a change in G, not in the draw.
 
 Scoring must leave the run exactly as it was, so that a resumed run stays bit for bit the
 same: G runs in evaluation mode (BatchNorm reads its running statistics and updates none),
-without a graph, and every random number comes from a generator of its own -- neither the
-training noise nor tinygan's default generator moves (`load_or_train_classifier` keeps the
-latter as it was, even when it has to train the judge first).
+without a graph, and every random number comes from a generator of its own -- the training
+noise is not touched, and tinygan's default generator (which builds and may first train
+the judge) is put back as it was (`state_kept`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from ..data.loader import to_unit_range
 from ..evaluate import classifier_outputs, load_or_train_classifier, sample_images, score_images
+from ..random import state_kept
 from .config import bundled_split
 
 QUALITY_SAMPLES = 1000  # as `tinygan evaluate`'s default --n
@@ -36,13 +37,14 @@ class QualityJudge:
     def score(self, trainer) -> dict:
         """The metrics record of a score of `trainer`'s generator now: step, epoch, fid, inception_score,
         histogram (how many of the samples the judge puts in each class 0..9)."""
-        if self._model is None:
-            self._model, _, _ = load_or_train_classifier(log=self.log)
-            _, (holdout_images, _) = bundled_split()
-            self._reference, _ = classifier_outputs(self._model, to_unit_range(holdout_images)[:, None])
-        with trainer.generator_in_eval_mode() as generator:
-            samples = sample_images(generator, QUALITY_SAMPLES, np.random.default_rng(QUALITY_SEED))
-        scores = score_images(self._model, samples, self._reference)
+        with state_kept():
+            if self._model is None:
+                self._model, _, _ = load_or_train_classifier(log=self.log)
+                _, (holdout_images, _) = bundled_split()
+                self._reference, _ = classifier_outputs(self._model, to_unit_range(holdout_images)[:, None])
+            with trainer.generator_in_eval_mode() as generator:
+                samples = sample_images(generator, QUALITY_SAMPLES, np.random.default_rng(QUALITY_SEED))
+            scores = score_images(self._model, samples, self._reference)
         return {"kind": QUALITY_KIND, "step": trainer.step, "epoch": trainer.epoch,
                 "fid": round(scores["fid"], 4), "inception_score": round(scores["inception_score"], 4),
                 "histogram": scores["histogram"]}
