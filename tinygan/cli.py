@@ -5,6 +5,11 @@
     tinygan train --epochs 120 --resume    # ... and train longer than first planned
     tinygan sample runs/dcgan/checkpoint.npz --n 64 --out grid.png
     tinygan sample runs/dcgan --n 1000 --out samples.npy     # (N, 1, 28, 28) float32 in [-1, 1]
+    tinygan sample runs/dcgan/best.npz --out best.png        # the weights with the lowest FID seen
+    tinygan train --conditional --out runs/cdcgan          # a class-conditional DCGAN
+    tinygan sample runs/cdcgan --digit 7 --n 64 --out sevens.png   # or --digit all: one row per digit
+    tinygan sample runs/dcgan --walk 8 --out walk.gif      # a loop through 8 random points of z
+    tinygan sample runs/cdcgan --walk-digits --out digits.gif      # one style, the digits 0 -> 9
     tinygan evaluate runs/dcgan            # FID-MNIST and Inception Score, next to real digits and noise
     tinygan info                           # versions, CPU, BLAS kernel, threads; known slow set-ups
 
@@ -40,6 +45,9 @@ _positive_int = _checked(int, "a positive integer", lambda value: value > 0)
 _non_negative_int = _checked(int, "a non-negative integer", lambda value: value >= 0)
 _positive_float = _checked(float, "a positive number", lambda value: value > 0)
 _at_least_two = _checked(int, "an integer >= 2 (a covariance needs two samples)", lambda value: value >= 2)
+_walk_points = _checked(int, "an integer >= 2 (the points a walk passes through)", lambda value: value >= 2)
+_digit = _checked(lambda text: text if text == "all" else int(text), "a digit 0-9 or 'all'",
+                  lambda value: value == "all" or 0 <= value <= 9)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -82,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "default: the bundled sample's 4,000 training digits")
     train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N digits only")
     train.add_argument("--seed", type=_non_negative_int, help=f"random seed (default {defaults.seed})")
+    train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
+                       help="train a class-conditional DCGAN: G and D see the digit's label, so `tinygan sample "
+                            "--digit 7` can ask for a 7 (default: unconditional; a resumed run keeps its kind)")
+    train.add_argument("--quality-every", type=_non_negative_int, metavar="EPOCHS",
+                       help=f"score the samples (FID-MNIST, IS, class histogram; as tinygan evaluate) every EPOCHS "
+                            f"epochs into metrics.jsonl, quality.png and best.npz; 0: never "
+                            f"(default {defaults.quality_every})")
     train.add_argument("--out", metavar="RUN_DIR", help=f"the run folder (default {DEFAULT_OUT})")
     train.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                        help="continue from CHECKPOINT (default: RUN_DIR/checkpoint.npz) exactly where it stopped; "
@@ -97,19 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="draw digits from a trained generator",
                                  description="Draw digits from a checkpoint's generator into a PNG grid or, "
-                                             "for a .npy name, an (N, 1, 28, 28) float32 array in [-1, 1].")
-    sample.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz, or a run folder holding one")
-    sample.add_argument("--n", type=_positive_int, default=64, help="how many digits (default 64)")
-    sample.add_argument("--out", default="samples.png", help="a .png (grid) or .npy (array) file (default samples.png)")
+                                             "for a .npy name, an (N, 1, 28, 28) float32 array in [-1, 1]; "
+                                             "with --walk or --walk-digits, a looping GIF.")
+    sample.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a checkpoint.npz or best.npz, or a run folder (its checkpoint.npz)")
+    sample.add_argument("--n", type=_positive_int, help="how many digits (per frame for a GIF; default 64)")
+    sample.add_argument("--out", default="samples.png",
+                        help="a .png (grid), .npy (array) or, with --walk/--walk-digits, .gif file (default samples.png)")
     sample.add_argument("--nrow", type=_positive_int, default=8, help="digits per row of the grid (default 8)")
     sample.add_argument("--seed", type=_non_negative_int, default=0, help="noise seed (default 0)")
+    sample.add_argument("--digit", type=_digit, metavar="D",
+                        help="conditional runs: draw only the digit D (0-9), or 'all': one row of --nrow per digit "
+                             "0..9, the same noise down each column")
+    sample.add_argument("--walk", type=_walk_points, metavar="POINTS",
+                        help="a GIF of a loop through POINTS random points of the noise space (spherical "
+                             "interpolation), --n digits per frame")
+    sample.add_argument("--walk-digits", action="store_true",
+                        help="conditional runs: a GIF of the same noise (the same style) while the digit goes 0 -> 9")
     sample.set_defaults(handler=_sample)
 
     evaluate = commands.add_parser(
         "evaluate", help="FID-MNIST and Inception Score of a generator, next to real digits and noise",
         description="Score a checkpoint's generator with a LeNet classifier trained by tinygan on the bundled "
                     "digits (trained on first use, ~10 s, cached in $TINYGAN_CACHE_DIR or ~/.cache/tinygan).")
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz, or a run folder holding one")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT",
+                          help="a checkpoint.npz or best.npz, or a run folder (its checkpoint.npz)")
     evaluate.add_argument("--n", type=_at_least_two, default=1000, help="how many samples (default 1000)")
     evaluate.add_argument("--seed", type=_non_negative_int, default=0, help="noise seed (default 0)")
     evaluate.add_argument("--classifier-epochs", type=_positive_int, default=DEFAULT_CLASSIFIER_EPOCHS,
@@ -133,7 +160,8 @@ def _train_defaults():
 
 
 # ---------------------------------------------------------------------- train
-_CONFIG_OPTIONS = ("epochs", "batch_size", "lr", "beta1", "nz", "ngf", "ndf", "upsample", "data", "limit", "seed")
+_CONFIG_OPTIONS = ("epochs", "batch_size", "lr", "beta1", "nz", "ngf", "ndf", "upsample", "data", "limit", "seed",
+                   "conditional", "quality_every")
 
 
 def _train(args) -> None:
@@ -155,45 +183,96 @@ def _train(args) -> None:
 
 # ---------------------------------------------------------------------- sample
 MAX_GRID_DIGITS = 10_000  # a 100x100 grid, 6000 px square at 2x: beyond that a .npy is the useful form
+DEFAULT_SAMPLES = 64
 
 
 def _sample(args) -> None:
     import numpy as np
 
     from .evaluate import iter_samples
-    from .files import atomic_write
-    from .images import save_grid
-    from .train import RunError, generator_from_checkpoint
+    from .images import save_frames_gif
+    from .latent import digit_rows, digit_walk_frames, walk_frames
+    from .train import NUM_DIGITS, RunError, generator_from_checkpoint
+
+    out, kind, n = _checked_sample_options(args)
+    generator, state = generator_from_checkpoint(args.checkpoint)
+    if generator.num_classes is None:
+        for option, given in (("--digit", args.digit is not None), ("--walk-digits", args.walk_digits)):
+            if given:
+                raise RunError(f"{option}: {args.checkpoint} is an unconditional run, which cannot be asked for a "
+                               f"digit; train one with tinygan train --conditional")
+    rng = np.random.default_rng(args.seed)
+    try:
+        if kind == ".gif":
+            if args.walk_digits:
+                frames, milliseconds = digit_walk_frames(generator, n, rng), 400
+            else:
+                frames, milliseconds = walk_frames(generator, args.walk, n, rng), 80
+            save_frames_gif(frames, out, nrow=args.nrow, milliseconds_per_frame=milliseconds)
+            what = f"a {len(frames)}-frame walk of {n} digits"
+        elif args.digit == "all":
+            images = digit_rows(generator, args.nrow, rng)
+            _write_samples([images], len(images), out, kind, args.nrow)
+            what = f"{args.nrow} of each digit 0..{NUM_DIGITS - 1}"
+        else:
+            labels = np.full(n, args.digit) if args.digit is not None else None
+            _write_samples(iter_samples(generator, n, rng, labels=labels), n, out, kind, args.nrow)
+            what = f"{n} {'digits' if args.digit is None else f'{args.digit}s'}"
+    except OSError as error:
+        raise RunError(f"--out {out}: cannot write it ({error.strerror or error})") from None
+    print(f"wrote {what} from {args.checkpoint} (epoch {state['epoch']}, step {state['step']}) to {out}")
+
+
+def _checked_sample_options(args):
+    """Refuse contradictory or oversized `tinygan sample` options before any work; return (out, kind, n)."""
+    from .latent import FRAMES_PER_SEGMENT
+    from .train import RunError
     from .train.limits import IMAGE_FLOATS, require_disk
 
     out = Path(args.out)
     kind = out.suffix.lower()
-    if kind not in (".png", ".npy"):
-        raise RunError(f"--out {out}: expected a .png (image grid) or .npy (array) file name")
+    animated = args.walk is not None or args.walk_digits
+    if args.walk is not None and args.walk_digits:
+        raise RunError("--walk and --walk-digits are two different animations: give one of them")
+    if animated and args.digit is not None:
+        raise RunError("--digit is for pictures; a walk chooses its digits itself (--walk-digits: 0 -> 9)")
+    if animated and kind != ".gif":
+        raise RunError(f"--out {out}: a walk is an animation; expected a .gif file name")
+    if not animated and kind not in (".png", ".npy"):
+        raise RunError(f"--out {out}: expected a .png (image grid) or .npy (array) file name"
+                       + (" (a .gif needs --walk or --walk-digits)" if kind == ".gif" else ""))
     if not out.parent.is_dir():
         raise RunError(f"--out {out}: the folder {out.parent} does not exist")
     if out.is_dir():
         raise RunError(f"--out {out} is a folder; give a file name such as {out / ('samples' + kind)}")
-    if kind == ".png" and args.n > MAX_GRID_DIGITS:
-        raise RunError(f"--n {args.n}: a PNG grid holds at most {MAX_GRID_DIGITS} digits; write a .npy for more")
-    shape = (args.n, 1, 28, 28)
+    if args.digit == "all" and args.n is not None:
+        raise RunError("--n: --digit all draws --nrow of each digit (one row per digit); give --nrow instead")
+    n = DEFAULT_SAMPLES if args.n is None else args.n
+    frames = (args.walk * FRAMES_PER_SEGMENT if args.walk is not None else 10) if animated else 1
+    if kind in (".png", ".gif") and n * frames > MAX_GRID_DIGITS * (10 if animated else 1):
+        raise RunError(f"--n {n}: too many digits for a picture ({n * frames} in all); "
+                       + ("use a smaller --n or fewer --walk points" if animated else "write a .npy for more"))
     if kind == ".npy":
-        require_disk(out.parent, args.n * IMAGE_FLOATS * 4, f"--n {args.n} digits as float32")
-    generator, state = generator_from_checkpoint(args.checkpoint)
-    chunks = iter_samples(generator, args.n, np.random.default_rng(args.seed))
-    try:
-        if kind == ".png":
-            save_grid(np.concatenate(list(chunks)), out, nrow=args.nrow)
-        else:  # streamed: memory stays one chunk, whatever --n is
-            with atomic_write(out) as file:
-                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                          "shape": shape}
-                np.lib.format.write_array_header_1_0(file, header)
-                for chunk in chunks:
-                    file.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
-    except OSError as error:
-        raise RunError(f"--out {out}: cannot write it ({error.strerror or error})") from None
-    print(f"wrote {args.n} digits from {args.checkpoint} (epoch {state['epoch']}, step {state['step']}) to {out}")
+        require_disk(out.parent, n * IMAGE_FLOATS * 4, f"--n {n} digits as float32")
+    return out, kind, n
+
+
+def _write_samples(chunks, n: int, out: Path, kind: str, nrow: int) -> None:
+    """Write the image batches `chunks` (n images in all) as a PNG grid, or stream them into a .npy."""
+    import numpy as np
+
+    from .files import atomic_write
+    from .images import save_grid
+
+    if kind == ".png":
+        save_grid(np.concatenate(list(chunks)), out, nrow=nrow)
+        return
+    with atomic_write(out) as file:  # streamed: memory stays one chunk, whatever --n is
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (n, 1, 28, 28)}
+        np.lib.format.write_array_header_1_0(file, header)
+        for chunk in chunks:
+            file.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
 
 
 # ---------------------------------------------------------------------- evaluate
