@@ -183,6 +183,7 @@ def _train(args) -> None:
 
 # ---------------------------------------------------------------------- sample
 MAX_GRID_DIGITS = 10_000  # a 100x100 grid, 6000 px square at 2x: beyond that a .npy is the useful form
+MAX_WALK_DIGITS = 100_000  # all frames of a GIF together: about 300 MB of float32 images while drawing
 DEFAULT_SAMPLES = 64
 
 
@@ -226,7 +227,7 @@ def _sample(args) -> None:
 def _checked_sample_options(args):
     """Refuse contradictory or oversized `tinygan sample` options before any work; return (out, kind, n)."""
     from .latent import FRAMES_PER_SEGMENT
-    from .train import RunError
+    from .train import NUM_DIGITS, RunError
     from .train.limits import IMAGE_FLOATS, require_disk
 
     out = Path(args.out)
@@ -248,10 +249,12 @@ def _checked_sample_options(args):
     if args.digit == "all" and args.n is not None:
         raise RunError("--n: --digit all draws --nrow of each digit (one row per digit); give --nrow instead")
     n = DEFAULT_SAMPLES if args.n is None else args.n
-    frames = (args.walk * FRAMES_PER_SEGMENT if args.walk is not None else 10) if animated else 1
-    if kind in (".png", ".gif") and n * frames > MAX_GRID_DIGITS * (10 if animated else 1):
-        raise RunError(f"--n {n}: too many digits for a picture ({n * frames} in all); "
-                       + ("use a smaller --n or fewer --walk points" if animated else "write a .npy for more"))
+    if kind == ".png" and n > MAX_GRID_DIGITS:
+        raise RunError(f"--n {n}: a PNG grid holds at most {MAX_GRID_DIGITS} digits; write a .npy for more")
+    frames = args.walk * FRAMES_PER_SEGMENT if args.walk is not None else NUM_DIGITS
+    if kind == ".gif" and n * frames > MAX_WALK_DIGITS:
+        raise RunError(f"--n {n}: a walk of {frames} frames of {n} digits draws {n * frames} digits, more than "
+                       f"{MAX_WALK_DIGITS}; use a smaller --n or fewer --walk points")
     if kind == ".npy":
         require_disk(out.parent, n * IMAGE_FLOATS * 4, f"--n {n} digits as float32")
     return out, kind, n
