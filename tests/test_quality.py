@@ -95,3 +95,12 @@ def test_scoring_moves_no_training_random_stream(tmp_path):
     plain = run(tiny(epochs=2, quality_every=0), tmp_path / "plain").state_dict()
     assert scored.pop("config")["quality_every"] == 1 and plain.pop("config")["quality_every"] == 0
     assert_same_state(scored, plain)
+
+
+def test_the_progress_bar_shows_the_last_fid(tmp_path, monkeypatch, capsys):
+    scripted_fids(monkeypatch, [42.25, 17.5])
+    training_log = []
+    tinygan.train.train(tiny(epochs=2, quality_every=1), tmp_path, progress=True, log=training_log.append)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    # The bar's last line was drawn after the last step, before that epoch's score: epoch 1's FID.
+    assert "FID 42.2" in [line for line in bar if "step" in line][-1]

@@ -156,7 +156,7 @@ def plot_quality(records: list[dict], path, smooth: int = 25) -> Path:
     if values:
         best = int(np.argmin(values))
         fid.plot(steps[best], values[best], "o", markersize=12, markerfacecolor="none", color="black",
-                 label=f"best: {values[best]:.1f} at step {steps[best]} (best.npz)")
+                 label=f"best: {values[best]:.4g} at step {steps[best]} (best.npz)")
     fid.legend(loc="upper right")
     fid.grid(alpha=0.3)
     fid.set_ylabel("FID-MNIST")
