@@ -12,7 +12,9 @@ A checkpoint may come from anywhere, so reading one trusts nothing (`read_checkp
 2. the layout is checked against the structure a checkpoint of *its own config* must
    have: every key, every counter's type, the config's validity and size (a config
    claiming ngf = 10^12 is refused by a memory estimate, before any model is built),
-   each weight's shape, each optimizer moment's shape, the fixed noise's shape;
+   each weight's shape, each optimizer moment's shape, the fixed noise's shape (the
+   expected shapes come from building the config's models, so a conditional config
+   expects its label embedding and its wider first layers);
 3. only then are the arrays read -- with the exact byte total the checked structure
    allows as `tg.load`'s bound, so nothing unchecked can be allocated;
 4. the weights and buffers must be finite: a diverged checkpoint is refused, not sampled.

@@ -45,11 +45,13 @@ class TrainConfig:
     seed: int = 0
     conditional: bool = False  # a class-conditional DCGAN: G and D see the digit's label
     # Score the generator with the judge of `tinygan evaluate` every this many epochs (0: never).
-    # The cost, counted from the code: a score samples 1,000 digits with G (a forward pass,
-    # no backward, about the arithmetic of 16 batches of 64) and runs the small LeNet judge
-    # on them, roughly the work of 5-8 training steps; an epoch of the default run is 62
-    # steps.  Every 5th epoch keeps that near 2% of the training time (well under the 5%
-    # budget) while still giving 16 points on the FID curve of an 80-epoch run.
+    # The cost, counted in multiply-adds from the default layer sizes: a score runs G forward
+    # on 1,000 digits (27 M each, no backward) and the LeNet judge on them (1.7 M each):
+    # about 29 G in all.  A training step does G forward and backward (~3 x 27 M) and D's
+    # three passes with their backwards (~9 x 6.6 M) for 64 digits: about 9 G.  So a score
+    # costs about 3 steps, 5% of a 62-step epoch; every 5th epoch brings that to about 1%
+    # (plus one plot), well under the 5% budget, and still gives an 80-epoch run 16 points
+    # on its FID curve.
     quality_every: int = 5
 
     def __post_init__(self):

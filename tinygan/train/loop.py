@@ -200,6 +200,7 @@ class _Session:
         """
         record = self.judge.score(self.trainer)
         append(record)
+        self.run.write_quality_plot()
         self.last_fid = record["fid"]
         if self.best_fid is None or record["fid"] <= self.best_fid:
             self.best_fid = record["fid"]

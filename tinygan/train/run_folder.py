@@ -6,7 +6,7 @@
     samples/epoch_NNN.png  the same 64 noise vectors drawn after each epoch (an 8x8 grid)
     progress.gif           those grids as an animation     } refreshed after each epoch
     losses.png             the training curves              } and when a session stops
-    quality.png            FID and class shares over time  }
+    quality.png            FID and class shares over time (redrawn after each score)
     checkpoint.npz         everything needed to continue   } (see `DCGANTrainer.state_dict`)
     best.npz               the checkpoint with the lowest FID so far (written when a score beats it)
     .lock                  held by the process training here (see `RunFolder.lock`)
@@ -152,15 +152,17 @@ class RunFolder:
             yield append
 
     def write_pictures(self, epoch: int) -> None:
-        """Refresh the GIF (grids of epochs 1..epoch), the loss plot and, once there are scores, the quality plot."""
+        """Refresh the GIF (grids of epochs 1..epoch) and the loss plot."""
         frames = [self.sample_path(e) for e in range(1, epoch + 1) if self.sample_path(e).is_file()]
         if frames:
             save_gif(frames, self.gif)
         records = read_metrics(self.metrics)
         if records:
             plot_losses(records, self.losses)
-        if any("fid" in record for record in records):
-            plot_quality(records, self.quality)
+
+    def write_quality_plot(self) -> None:
+        """Redraw quality.png from the metrics (after each new score: it changes only then)."""
+        plot_quality(read_metrics(self.metrics), self.quality)
 
 
 def read_metrics(path) -> list[dict]:
