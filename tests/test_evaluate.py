@@ -83,3 +83,27 @@ def test_corrupt_cached_classifier_is_replaced(monkeypatch, tmp_path):
     assert trained == [1] and accuracy == 0.5 and "unreadable" in messages[0]
     _, accuracy, _ = evaluate.load_or_train_classifier(epochs=1, log=messages.append)  # now from the cache
     assert trained == [1] and accuracy == 0.5 and path.is_file()
+
+
+def test_digit_accuracy_asks_for_each_digit_and_counts_the_judges_agreement(monkeypatch):
+    import tinygan as tg
+
+    class PaintsItsLabel:
+        """A stand-in conditional G: digits 0..4 come out as images of value label/10, 5..9 as blank images."""
+        nz, num_classes = 3, 10
+
+        def eval(self):
+            return self
+
+        def __call__(self, z, labels):
+            values = np.where(labels < 5, labels / 10, 0.0).astype(np.float32)
+            return tg.tensor(np.broadcast_to(values[:, None, None, None], (len(labels), 1, 28, 28)).copy())
+
+    def reads_the_value(model, images):  # a judge that reads a digit off the image's value
+        predicted = np.rint(images.mean(axis=(1, 2, 3)) * 10).astype(int)
+        return None, np.eye(10)[predicted]
+
+    monkeypatch.setattr(evaluate, "classifier_outputs", reads_the_value)
+    shares = evaluate.digit_accuracy(None, PaintsItsLabel(), 20, np.random.default_rng(0))
+    # 0..4 are drawn as asked; 5..9 come out blank, read as 0: wrong every time.
+    assert shares == [1.0] * 5 + [0.0] * 5

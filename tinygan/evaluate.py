@@ -240,7 +240,9 @@ def evaluate_generator(generator, n: int = 1000, seed: int = 0, classifier_epoch
     The reference for FID is the bundled held-out split (1,000 digits neither the GAN nor
     the classifier trained on).  "real" are n digits of the training split -- what a
     generator that perfectly reproduced its training data would score.
-    Returns {"classifier_accuracy", "classifier_cache", "generated", "real", "noise"}.
+    Returns {"classifier_accuracy", "classifier_cache", "generated", "real", "noise"}, and for
+    a conditional generator also "per_digit": for each digit d, the share of n samples
+    asked for d that the judge classifies as d.
     """
     if n < 2:
         raise ValueError(f"evaluate: need at least 2 samples for a covariance, got n={n}")
@@ -251,10 +253,24 @@ def evaluate_generator(generator, n: int = 1000, seed: int = 0, classifier_epoch
     samples = sample_images(generator, n, rng)
     real = to_unit_range(train_images[rng.choice(len(train_images), size=min(n, len(train_images)), replace=False)])
     noise = rng.uniform(-1, 1, size=(n, 1, 28, 28)).astype(np.float32)
-    return {"classifier_accuracy": accuracy, "classifier_cache": str(path),
-            "generated": score_images(model, samples, reference_features),
-            "real": score_images(model, real[:, None], reference_features),
-            "noise": score_images(model, noise, reference_features)}
+    results = {"classifier_accuracy": accuracy, "classifier_cache": str(path),
+               "generated": score_images(model, samples, reference_features),
+               "real": score_images(model, real[:, None], reference_features),
+               "noise": score_images(model, noise, reference_features)}
+    if getattr(generator, "num_classes", None):
+        results["per_digit"] = digit_accuracy(model, generator, n, rng)
+    return results
+
+
+def digit_accuracy(model: DigitClassifier, generator, n: int, rng: np.random.Generator) -> list[float]:
+    """For a conditional generator: for each digit d, the share of n samples drawn with label d that the
+    judge classifies as d (does G draw the digit it is asked for?)."""
+    shares = []
+    for digit in range(generator.num_classes):
+        images = sample_images(generator, n, rng, labels=np.full(n, digit))
+        _, probabilities = classifier_outputs(model, images)
+        shares.append(float(np.mean(probabilities.argmax(axis=1) == digit)))
+    return shares
 
 
 def sample_images(generator, n: int, rng: np.random.Generator, batch_size: int = 250, labels=None) -> np.ndarray:
@@ -301,6 +317,9 @@ def format_report(results: dict) -> str:
         counts = " ".join(f"{count:4d}" for count in row["histogram"])
         name = f"{label} ({row['n']})"
         lines.append(f"{name:22}{row['fid']:10.2f}{row['inception_score']:7.2f}   {counts}")
+    if "per_digit" in results:
+        shares = " ".join(f"{100 * share:4.0f}" for share in results["per_digit"])
+        lines += ["", f"{'asked for digit d (% read as d)':42}{shares}"]
     lines += ["", "FID: lower is better (distance to held-out real digits' features); "
                   "IS: 1 to 10, higher is better."]
     return "\n".join(lines)
@@ -308,4 +327,4 @@ def format_report(results: dict) -> str:
 
 __all__ = ["frechet_distance", "trace_sqrt_product", "gaussian_statistics", "inception_score", "DigitClassifier",
            "cross_entropy", "train_classifier", "load_or_train_classifier", "classifier_outputs", "cache_dir",
-           "score_images", "evaluate_generator", "sample_images", "iter_samples", "evaluation_bytes", "format_report"]
+           "score_images", "evaluate_generator", "digit_accuracy", "sample_images", "iter_samples", "evaluation_bytes", "format_report"]
