@@ -38,8 +38,10 @@ def compare_with_torch(tinygan_fn, torch_fn, arrays, rtol=1e-6, atol=1e-9, grad=
 
 
 # ---------------------------------------------------------------------- the command line
-# The tiny training settings the CLI tests use: 4 steps of 32 digits per epoch, 8-channel networks.
-TINY_TRAIN = ["--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128", "--batch-size", "32", "--no-progress"]
+# The tiny training settings the CLI tests use: 4 steps of 32 digits per epoch, 8-channel networks,
+# and no quality scores (they would train the real judge; tests/test_quality.py makes a cheap one).
+TINY_TRAIN = ["--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128", "--batch-size", "32", "--no-progress",
+              "--quality-every", "0"]
 
 
 def assert_one_line_error(capsys, code, *fragments, exit_code=2):
