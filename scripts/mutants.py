@@ -61,7 +61,7 @@ MUTANTS = [
            "    src = np.floor(np.arange(out_size) * scale)",
            "nearest interpolation computes its source index in float64, not torch's float32"),
     Mutant("max-pool-drops-nan", "tinygan/kernels/pooling.py",
-           "if value > best or np.isnan(value):", "if value > best:",
+           "if best_index < 0 or value > best or np.isnan(value):", "if best_index < 0 or value > best:",
            "max-pool skips NaN instead of propagating it"),
     Mutant("bce-no-log-clamp", "tinygan/ops/loss.py",
            "log_p = np.maximum(np.log(p), -100)\n            log_not_p = np.maximum(np.log1p(-p), -100)",
@@ -70,7 +70,7 @@ MUTANTS = [
     Mutant("gradcheck-all-for-any", "tinygan/gradcheck.py",
            "if np.any(error > 0):", "if np.all(error > 0):",
            "gradcheck fails only when every element is wrong"),
-    Mutant("sample-without-eval", "tinygan/train.py",
+    Mutant("sample-without-eval", "tinygan/train/trainer.py",
            "        self.generator.eval()\n        try:\n            with no_grad():",
            "        try:\n            with no_grad():",
            "DCGANTrainer.sample draws with batch statistics and moves G's running statistics"),
@@ -136,6 +136,8 @@ def copy_repository(destination: Path) -> None:
 def apply(mutant: Mutant, root: Path) -> str:
     """Write the mutated file; return the original text, to restore it."""
     path = root / mutant.path
+    if not path.is_file():
+        raise SystemExit(f"mutant {mutant.name}: {mutant.path} does not exist (moved?); update the mutant")
     original = path.read_text()
     count = original.count(mutant.old)
     if count != 1:
