@@ -71,9 +71,10 @@ MUTANTS = [
            "if np.any(error > 0):", "if np.all(error > 0):",
            "gradcheck fails only when every element is wrong"),
     Mutant("sample-without-eval", "tinygan/train/trainer.py",
-           "        self.generator.eval()\n        try:\n            with no_grad():",
-           "        try:\n            with no_grad():",
-           "DCGANTrainer.sample draws with batch statistics and moves G's running statistics"),
+           "        self.generator.eval()\n        try:\n            yield self.generator",
+           "        try:\n            yield self.generator",
+           "DCGANTrainer.sample (and the quality score) draw with batch statistics and move G's running "
+           "statistics"),
     # ---- first-order bugs
     Mutant("col2im-overwrites", "tinygan/kernels/im2col.py",
            "image[n, c, target_y, x_ * sw + j * dw - pw] += cols[row, start + x_]",
