@@ -9,7 +9,8 @@ the table is a fresh process (benchmarks/dcgan_step_worker.py) that
   tinygan's public API as a PyTorch user writes it, or `trainer`, DCGANTrainer.train_step
   (the step `tinygan train` runs),
 * times tinygan and torch (2.x, its default threads) side by side, in alternating blocks
-  of steps, and reports the median block of each and their ratio,
+  of steps, and reports the median block of each and their ratio (with --repeat R, the
+  median over R such processes: one process's numbers move by 5-10% from run to run),
 * optionally with one CPU-bound process running beside it (--busy): `python -c "while
   True: pass"`, started before the worker and killed after it.
 
@@ -25,6 +26,7 @@ import argparse
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -57,6 +59,8 @@ def main(argv=None):
     parser.add_argument("--step", choices=("plain", "trainer", "all"), default="all")
     parser.add_argument("--busy", choices=("no", "yes", "both"), default="both",
                         help="with one CPU-bound process running beside the benchmark")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="fresh processes per cell; the cell reports their median (run-to-run noise here is ~5-10%%)")
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--steps-per-block", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="batch 8, width 8, 2 blocks of 2: a smoke test")
@@ -72,8 +76,10 @@ def main(argv=None):
 
     rows, machine = [], None
     for busy, order, step in itertools.product(loads, orders, steps):
-        result = run_cell(order, step, busy, options)
-        machine = result.pop("machine")
+        runs = [run_cell(order, step, busy, options) for _ in range(args.repeat)]
+        machine = runs[-1]["machine"]
+        result = {name: statistics.median(run[name] for run in runs) for name in ("tinygan", "torch")}
+        result["ratio"] = statistics.median(run["ratio"] for run in runs)
         rows.append({"import order": order, "step": step, "busy": "yes" if busy else "no",
                      "tinygan ms": result["tinygan"], "torch ms": result["torch"], "ratio": result["ratio"]})
         print(f"  {order:14s} {step:8s} busy={rows[-1]['busy']:3s}  tinygan {result['tinygan']:7.1f} ms  "

@@ -115,3 +115,26 @@ def test_train_names_a_slow_configuration_once(monkeypatch, tmp_path):
           log=lines.append)
     warnings = [line for line in lines if line.startswith("warning: slow configuration")]
     assert warnings == ["warning: slow configuration: a made-up problem (do this) (see: tinygan info)"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_freed_large_arrays_are_reused_without_page_faults():
+    # The same 20 MB array allocated twice: with tinygan imported the second one reuses the
+    # first one's pages; without it, glibc returned them to the kernel and the second one
+    # faults them in again (page by page, or 2 MB at a time with transparent huge pages).
+    code = ("import numpy as np, resource, sys\n{import_}\n"
+            "faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "a = np.ones(5_000_000, np.float32); del a\n"
+            "before = faults(); b = np.ones(5_000_000, np.float32); print(faults() - before)")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+
+    def second_allocation_faults(import_):
+        result = subprocess.run([sys.executable, "-c", code.format(import_=import_)], capture_output=True,
+                                text=True, env=environment, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout.split()[-1])
+
+    plain = second_allocation_faults("pass")
+    if plain == 0:
+        pytest.skip("this malloc already keeps freed memory")
+    assert second_allocation_faults("import tinygan") == 0 < plain

@@ -8,10 +8,12 @@
 """
 # Before anything compiles a kernel: Numba's parallel kernels get an OpenMP runtime of their
 # own, whose idle threads sleep at once instead of spinning on the cores NumPy's matrix
-# products need next, whatever the script imported first (runtime.py; docs/performance.md).
-from .runtime import choose_threading_layer as _choose_threading_layer
+# products need next, whatever the script imported first; and malloc keeps the memory of
+# freed large arrays for the next step (runtime.py; docs/performance.md).
+from .runtime import choose_threading_layer as _choose_threading_layer, keep_freed_memory as _keep_freed_memory
 
 _choose_threading_layer()
+_keep_freed_memory()
 
 from .autograd import Function, is_grad_enabled, no_grad
 from .gradcheck import gradcheck
