@@ -67,3 +67,16 @@ def test_a_forked_child_gets_its_own_threads():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0"
+
+
+def test_a_helpers_failure_is_raised_not_returned_as_a_half_product(monkeypatch):
+    # Make every block fail: whichever thread takes a block, the caller must see the error.
+    def failing_run(self):
+        raise FloatingPointError("a block failed")
+
+    monkeypatch.setattr(gemm_module, "MIN_SPLIT_WORK", 0)
+    monkeypatch.setattr(gemm_module._Job, "run", failing_run)
+    with pytest.raises(FloatingPointError, match="a block failed"):
+        gemm(np.ones((64, 64)), np.ones((64, 64)))
+    monkeypatch.undo()  # and the pool still works afterwards
+    np.testing.assert_array_equal(gemm(np.ones((64, 64)), np.ones((64, 64))), np.full((64, 64), 64.0))

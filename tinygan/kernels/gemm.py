@@ -68,27 +68,34 @@ class _Pool:
                 return np.matmul(a, b)  # other broadcasting, one core, or too small to be worth splitting
             a3, b3 = (a, b) if stacked else (a[None], b[None])
             out = np.empty((a3.shape[0], a3.shape[1], b3.shape[2]), dtype=np.result_type(a, b))
-            self._job = _Job(a3, b3, out, blocks=(self.helpers + 1) * BLOCKS_PER_THREAD)
+            job = self._job = _Job(a3, b3, out, blocks=(self.helpers + 1) * BLOCKS_PER_THREAD)
             for _ in range(self.helpers):
                 self._start.release()
-            self._job.run()
-            for _ in range(self.helpers):
-                self._finished.acquire()
-            self._job = None
+            try:
+                job.run()
+            finally:  # wait for the helpers even if this thread failed: they write into `out`
+                for _ in range(self.helpers):
+                    self._finished.acquire()
+                self._job = None
+            if job.error is not None:  # a helper's failure must not pass as a half-computed product
+                raise job.error
         return out if stacked else out[0]
 
     def _serve(self) -> None:
         while True:
             self._start.acquire()
+            job = self._job
             try:
-                self._job.run()
+                job.run()
+            except BaseException as error:  # handed to the calling thread, which raises it
+                job.error = error
             finally:
                 self._finished.release()
 
 
 class _Job:
-    """A stack of products (g, m, k) @ (g, k, n) cut into 2-D blocks of rows (or, for few rows, of
-    columns), taken one at a time.  Each block is a plain 2-D product: NumPy runs those with the
+    """A stack of products (g, m, k) @ (g, k, n) cut into 2-D blocks of rows or of columns
+    (whichever side of the result is longer), taken one at a time.  Each block is a plain 2-D product: NumPy runs those with the
     GIL released, so the threads really multiply at the same time."""
 
     def __init__(self, a, b, out, blocks: int):
@@ -101,6 +108,7 @@ class _Job:
         self.blocks = [(g, start, stop) for g in range(groups) for start, stop in zip(edges[:-1], edges[1:])]
         self._next = 0
         self._lock = threading.Lock()
+        self.error = None
 
     def run(self) -> None:
         while True:
