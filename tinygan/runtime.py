@@ -88,10 +88,11 @@ def keep_freed_memory() -> bool:
     gradients) again and again.  By default glibc hands each one back to the kernel when
     it is freed, and the next allocation of the same size page-faults and zero-fills it
     anew: the default run spent 64 s of its 8.5 minutes in the kernel, with 9 million page
-    faults.  Keeping arrays up to 32 MB on the heap and not trimming it makes the step
-    5-8% faster (docs/performance.md); the price is that the process's memory does not
-    shrink after its peak (about 440 MiB for the default run).  Skipped where malloc is not
-    glibc's, or where the user tuned malloc with a MALLOC_* variable.
+    faults (14 s with this).  Keeping arrays up to 32 MB on the heap and not trimming it
+    makes the step 3-6% faster (docs/performance.md); the price is that the process's
+    memory does not shrink after its peak (576 MiB for the default run, against 439 MiB).
+    Skipped where malloc is not glibc's, or where the user tuned malloc with a MALLOC_*
+    variable.
     """
     if platform.libc_ver()[0] != "glibc" or any(name.startswith("MALLOC_") for name in os.environ):
         return False
