@@ -56,17 +56,17 @@ def pair(where: str, name: str, value, minimum: int = 0) -> tuple[int, int]:
         tuple(value) if isinstance(value, (tuple, list)) else None
     if values is None or len(values) != 2 or \
             not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"{where}: {name} must be an int or a pair of ints (h, w), got {value!r}")
+        raise TypeError(f"{_at(where)}{name} must be an int or a pair of ints (h, w), got {value!r}")
     if min(values) < minimum:
         bound = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{where}: {name} must be {bound}, got {value!r}")
+        raise ValueError(f"{_at(where)}{name} must be {bound}, got {value!r}")
     return int(values[0]), int(values[1])
 
 
 def check_array(where: str, name: str, value) -> None:
     """Raise a TypeError unless `value` is an array (what an op sees of a Tensor)."""
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{where}: {name} must be a Tensor, got {type(value).__name__} "
+        raise TypeError(f"{_at(where)}{name} must be a Tensor, got {type(value).__name__} "
                         f"(wrap data with tinygan.tensor(...))")
 
 
@@ -78,10 +78,10 @@ def check_float(where: str, name: str, value, dtypes=None) -> None:
     """
     check_array(where, name, value)
     if not np.issubdtype(value.dtype, np.floating):
-        raise TypeError(f"{where}: {name} must be a floating-point tensor, got dtype {value.dtype}")
+        raise TypeError(f"{_at(where)}{name} must be a floating-point tensor, got dtype {value.dtype}")
     if dtypes is not None and value.dtype not in dtypes:
         accepted = " or ".join(str(d) for d in dtypes)
-        raise TypeError(f"{where}: {name} must be {accepted}, got dtype {value.dtype} "
+        raise TypeError(f"{_at(where)}{name} must be {accepted}, got dtype {value.dtype} "
                         f"(convert it with .float() or .double())")
 
 
@@ -97,7 +97,7 @@ def check_same_dtype(where: str, reference: tuple, *others: tuple) -> None:
             continue
         check_array(where, name, value)
         if value.dtype != ref.dtype:
-            raise TypeError(f"{where}: {name} has dtype {value.dtype} but {ref_name} has dtype {ref.dtype}; "
+            raise TypeError(f"{_at(where)}{name} has dtype {value.dtype} but {ref_name} has dtype {ref.dtype}; "
                             f"they must match (convert one with .float() or .double())")
 
 
@@ -106,7 +106,7 @@ def check_rank(where: str, name: str, array: np.ndarray, ranks, meaning: str) ->
     ranks = (ranks,) if isinstance(ranks, int) else tuple(ranks)
     if array.ndim not in ranks:
         expected = " or ".join(f"{r}-D" for r in ranks)
-        raise ValueError(f"{where}: {name} must be {expected} {meaning}, got shape {array.shape}")
+        raise ValueError(f"{_at(where)}{name} must be {expected} {meaning}, got shape {array.shape}")
 
 
 __all__ = ["KERNEL_DTYPES", "integer", "number", "pair", "check_array", "check_float", "check_same_dtype",

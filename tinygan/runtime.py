@@ -240,9 +240,10 @@ def slow_configuration() -> list[str]:
     if threading["threads"] > usable_cores():
         problems.append(f"Numba uses {threading['threads']} threads on {usable_cores()} usable cores "
                         f"(set NUMBA_NUM_THREADS={usable_cores()})")
+    avx512 = "avx512f" in cpu_flags()
     for pool in blas_pools():
         kernel = str(pool.get("architecture"))
-        if "avx512f" in cpu_flags() and kernel.lower() in ("haswell", "sandybridge", "zen", "prescott", "core2"):
+        if avx512 and kernel.lower() in ("haswell", "sandybridge", "zen", "prescott", "core2"):
             where = " (OPENBLAS_CORETYPE is set)" if "OPENBLAS_CORETYPE" in environment else ""
             problems.append(f"NumPy's OpenBLAS runs its {kernel} kernel on a CPU with AVX-512{where}: "
                             "matrix products are slower than they could be (unset OPENBLAS_CORETYPE)")
