@@ -40,12 +40,15 @@ def integer(where: str, name: str, value, minimum: int | None = None) -> int:
     return int(value)
 
 
-def number(where: str, name: str, value, low: float = 0.0, below: float | None = None) -> float:
-    """`value` as a float in [low, below) (or [low, inf) without `below`); NaN is refused."""
+def number(where: str, name: str, value, low: float = 0.0, below: float | None = None,
+           high: float | None = None) -> float:
+    """`value` as a float in [low, below), or in [low, high], or in [low, inf) with neither bound; NaN is refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{_at(where)}{name} must be a number, got {value!r}")
-    if not (value >= low and (below is None or value < below)):  # written so that NaN fails
-        bound = f">= {low}" if below is None else f"in [{low}, {below})"
+    # Written so that NaN fails every comparison.
+    if not (value >= low and (below is None or value < below) and (high is None or value <= high)):
+        bound = (f"in [{low}, {below})" if below is not None else f"in [{low}, {high}]" if high is not None
+                 else f">= {low}")
         raise ValueError(f"{_at(where)}{name} must be {bound}, got {value!r}")
     return float(value)
 

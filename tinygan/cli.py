@@ -78,7 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help=f"passes over the data (default {defaults.epochs})")
     train.add_argument("--batch-size", type=_positive_int, help=f"digits per step (default {defaults.batch_size})")
     train.add_argument("--lr", type=_positive_float, help=f"Adam learning rate (default {defaults.lr:g})")
+    train.add_argument("--lr-d", type=_positive_float,
+                       help="the discriminator's Adam learning rate, if it should differ from --lr (two time-scale "
+                            "updates, Heusel et al. 2017; default: --lr)")
     train.add_argument("--beta1", type=float, help=f"Adam beta1 (default {defaults.beta1})")
+    train.add_argument("--real-label", type=float, metavar="TARGET",
+                       help=f"D's target for real digits, in [0.5, 1]; below 1 is one-sided label smoothing "
+                            f"(default {defaults.real_label})")
+    train.add_argument("--ema", type=float, metavar="DECAY",
+                       help=f"sample from a moving average of G's weights with this decay, in [0, 1); 0: from G "
+                            f"itself (default {defaults.ema})")
     train.add_argument("--nz", type=_positive_int, help=f"noise dimensions (default {defaults.nz})")
     train.add_argument("--ngf", type=_positive_int, help=f"generator width (default {defaults.ngf})")
     train.add_argument("--ndf", type=_positive_int, help=f"discriminator width (default {defaults.ndf})")
@@ -161,7 +170,7 @@ def _train_defaults():
 
 
 # ---------------------------------------------------------------------- train
-_CONFIG_OPTIONS = ("epochs", "batch_size", "lr", "beta1", "nz", "ngf", "ndf", "upsample", "data", "limit", "seed",
+_CONFIG_OPTIONS = ("epochs", "batch_size", "lr", "lr_d", "beta1", "real_label", "ema", "nz", "ngf", "ndf", "upsample", "data", "limit", "seed",
                    "conditional", "quality_every")
 
 

@@ -3,7 +3,8 @@
 A checkpoint is a `tinygan.save` file (a .npz, no pickle) of `DCGANTrainer.state_dict()`:
 format and version, the config, G's and D's state dicts, both optimizers' state dicts,
 the counters (epoch, batch, step, seconds), the loader's and the random generators'
-states, and the fixed noise of the sample grids.
+states, the fixed noise of the sample grids and, in a run that samples from a moving
+average of G's weights (--ema), that average ("generator_average", G's structure).
 
 A checkpoint may come from anywhere, so reading one trusts nothing (`read_checkpoint`):
 
@@ -41,6 +42,7 @@ CHECKPOINT_FORMAT = "tinygan-dcgan-checkpoint"
 CHECKPOINT_VERSION = 1
 FIXED_NOISE_SIZE = 64  # the 8x8 grid drawn after every epoch
 COUNTERS = ("epoch", "batch", "step")
+AVERAGE = "generator_average"  # optional: only a run with --ema has it
 KEYS = ("format", "version", "config", "generator", "discriminator", "optimizer_g", "optimizer_d", *COUNTERS,
         "seconds", "loader", "rng", "fixed_noise")
 
@@ -63,8 +65,8 @@ def read_checkpoint(path) -> dict:
         state = load(path, max_bytes=budget)
     except (OSError, ValueError) as error:
         raise RunError(f"cannot read the checkpoint {path}: {error}") from None
-    for part in ("generator", "discriminator"):
-        for key, value in state[part].items():
+    for part in ("generator", "discriminator", AVERAGE):
+        for key, value in state.get(part, {}).items():
             if not np.all(np.isfinite(value)):
                 raise RunError(f"{path}: the {part}'s {key} holds NaN or inf (the run diverged before this was "
                                "saved); use an earlier checkpoint or train again")
@@ -98,12 +100,15 @@ def _describe_architecture(model) -> str:
 
 
 def generator_from_checkpoint(path) -> tuple[Generator, dict]:
-    """The trained generator of a checkpoint (in evaluation mode) and the checkpoint itself."""
+    """The generator a checkpoint samples with (in evaluation mode) and the checkpoint itself: the moving
+    average of G's weights if the run kept one, else G."""
     state = read_checkpoint(path)
     config = config_from_checkpoint(state, path)
     with state_kept():  # throwaway models must not move the default random stream
         generator, discriminator = build_models(config)
     load_models(generator, discriminator, state)
+    if AVERAGE in state:
+        generator.load_state_dict(state[AVERAGE])
     return generator.eval(), state
 
 
@@ -140,6 +145,8 @@ def _check_structure(layout, path) -> int:
         budget += _check_arrays(layout[part], expected, f"{path}: its {part}")
         shapes = [parameter.shape for parameter in model.parameters()]
         budget += _check_optimizer(layout[f"optimizer_{part[0]}"], shapes, f"{path}: its optimizer_{part[0]}")
+        if part == "generator" and AVERAGE in layout:
+            budget += _check_arrays(layout[AVERAGE], expected, f"{path}: its {AVERAGE}")
     budget += _check_arrays({"fixed_noise": layout["fixed_noise"]},
                             {"fixed_noise": ((FIXED_NOISE_SIZE, config.nz, 1, 1), "f")}, f"{path}:")
     return budget

@@ -35,7 +35,16 @@ class TrainConfig:
     epochs: int = 80
     batch_size: int = 64
     lr: float = 2e-4
+    # The discriminator's learning rate; None: the same as G's (`lr`).  A different one is the
+    # "two time-scale update rule" of Heusel et al. 2017.
+    lr_d: float | None = None
     beta1: float = 0.5
+    # The target of D for real digits: 1.0, or less for "one-sided label smoothing" (Salimans et
+    # al. 2016): D is not pushed to be certain about real digits; fakes keep target 0.
+    real_label: float = 1.0
+    # Sample from an exponential moving average of G's weights with this decay (Yazici et al.
+    # 2019); 0: sample from G itself.  The average is kept beside G and never trained.
+    ema: float = 0.0
     nz: int = 100
     ngf: int = 64
     ndf: int = 64
@@ -62,7 +71,11 @@ class TrainConfig:
             integer(None, "--seed", self.seed, minimum=0)
             integer(None, "--quality-every", self.quality_every, minimum=0)
             number(None, "--lr", self.lr, low=math.ulp(0.0), below=math.inf)
+            if self.lr_d is not None:
+                number(None, "--lr-d", self.lr_d, low=math.ulp(0.0), below=math.inf)
             number(None, "--beta1", self.beta1, low=0.0, below=1.0)
+            number(None, "--real-label", self.real_label, low=0.5, high=1.0)
+            number(None, "--ema", self.ema, low=0.0, below=1.0)
         except (TypeError, ValueError) as error:
             raise RunError(str(error)) from None
         if self.upsample not in UPSAMPLE_MODES:
@@ -71,6 +84,10 @@ class TrainConfig:
             raise RunError(f"conditional must be true or false, got {self.conditional!r}")
         if not isinstance(self.data, str):
             raise RunError(f"--data must be a folder name or 'bundled', got {self.data!r}")
+
+    @property
+    def discriminator_lr(self) -> float:
+        return self.lr if self.lr_d is None else self.lr_d
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

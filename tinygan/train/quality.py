@@ -36,18 +36,25 @@ class QualityJudge:
 
     def score(self, trainer) -> dict:
         """The metrics record of a score of `trainer`'s generator now: step, epoch, fid, inception_score,
-        histogram (how many of the samples the judge puts in each class 0..9)."""
+        histogram (how many of the samples the judge puts in each class 0..9) of the generator that
+        samples; in a run that samples from a weight average (--ema), also fid_unaveraged: G's own."""
         with state_kept():
             if self._model is None:
                 self._model, _, _ = load_or_train_classifier(log=self.log)
                 _, (holdout_images, _) = bundled_split()
                 self._reference, _ = classifier_outputs(self._model, to_unit_range(holdout_images)[:, None])
-            with trainer.generator_in_eval_mode() as generator:
-                samples = sample_images(generator, QUALITY_SAMPLES, np.random.default_rng(QUALITY_SEED))
-            scores = score_images(self._model, samples, self._reference)
+            scores = self._scores(trainer, averaged=True)
+            extra = {}
+            if trainer.average is not None:
+                extra["fid_unaveraged"] = round(self._scores(trainer, averaged=False)["fid"], 4)
         return {"kind": QUALITY_KIND, "step": trainer.step, "epoch": trainer.epoch,
                 "fid": round(scores["fid"], 4), "inception_score": round(scores["inception_score"], 4),
-                "histogram": scores["histogram"]}
+                "histogram": scores["histogram"], **extra}
+
+    def _scores(self, trainer, averaged: bool) -> dict:
+        with trainer.generator_in_eval_mode(averaged) as generator:
+            samples = sample_images(generator, QUALITY_SAMPLES, np.random.default_rng(QUALITY_SEED))
+        return score_images(self._model, samples, self._reference)
 
 
 def is_quality(record: dict) -> bool:

@@ -36,9 +36,10 @@ from .. import functional as F
 from .. import optim
 from ..autograd import no_grad
 from ..data import DataLoader
-from ..random import default_generator, manual_seed
+from ..random import default_generator, manual_seed, state_kept
 from ..tensor import Tensor
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FIXED_NOISE_SIZE, load_models
+from .average import WeightAverage
 from .config import NUM_DIGITS, TrainConfig, build_models
 from .errors import Diverged, RunError
 
@@ -62,7 +63,13 @@ class DCGANTrainer:
         self.generator, self.discriminator = build_models(config)
         betas = (config.beta1, 0.999)
         self.optimizer_g = optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
-        self.optimizer_d = optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.optimizer_d = optim.Adam(self.discriminator.parameters(), lr=config.discriminator_lr, betas=betas)
+        # The generator that samples: a moving average of G's weights (config.ema), or G itself.
+        self.average = None
+        if config.ema:
+            with state_kept():  # the copy's own initial weights are overwritten: draw nothing for them
+                copy, _ = build_models(config)
+            self.average = WeightAverage(self.generator, copy, config.ema)
         # A conditional run's loader yields (images, labels); the order is the same either way.
         self.loader = DataLoader(images, labels if config.conditional else None, batch_size=config.batch_size,
                                  shuffle=True, drop_last=True, seed=config.seed)
@@ -73,8 +80,11 @@ class DCGANTrainer:
             (FIXED_NOISE_SIZE, config.nz, 1, 1)).astype(np.float32)
         # The grid's labels (conditional runs): 0..9 repeating, so every digit is drawn every epoch.
         self.fixed_labels = np.arange(FIXED_NOISE_SIZE) % NUM_DIGITS if config.conditional else None
-        self.real_target = np.ones(config.batch_size, dtype=np.float32)
+        # D's targets (real digits: config.real_label, below 1 for one-sided label smoothing; fakes: 0)
+        # and G's (its fakes called real: always 1, smoothing is for D alone).
+        self.real_target = np.full(config.batch_size, config.real_label, dtype=np.float32)
         self.fake_target = np.zeros(config.batch_size, dtype=np.float32)
+        self.generator_target = np.ones(config.batch_size, dtype=np.float32)
         self.epoch = 0
         self.batch = 0
         self.step = 0
@@ -100,7 +110,7 @@ class DCGANTrainer:
         # The labels G is asked for (None in an unconditional run: then nothing more is drawn).
         wanted = self.noise.integers(0, NUM_DIGITS, size=len(real)) if self.config.conditional else None
 
-        # 1. Discriminator: real digits -> 1, fakes -> 0.
+        # 1. Discriminator: real digits -> 1 (config.real_label), fakes -> 0.
         self.optimizer_d.zero_grad()
         d_real = _finite("D(x)", D(Tensor(real), labels))
         loss_real = F.binary_cross_entropy(d_real, self.real_target)
@@ -119,12 +129,14 @@ class DCGANTrainer:
         D.requires_grad_(False)
         try:
             d_fake_after = _finite("D(G(z))", D(fake, wanted))
-            loss_g = F.binary_cross_entropy(d_fake_after, self.real_target)
+            loss_g = F.binary_cross_entropy(d_fake_after, self.generator_target)
             _finite("loss_G", loss_g.item())
             loss_g.backward()
         finally:
             D.requires_grad_(True)
         self.optimizer_g.step()
+        if self.average is not None:
+            self.average.update(self.step)
 
         self.step += 1
         return {"loss_d": loss_d, "loss_g": loss_g.item(), "d_x": float(d_real.data.mean()),
@@ -180,7 +192,7 @@ class DCGANTrainer:
 
     def sample(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Images G(z) (conditional runs: G(z, labels)) in evaluation mode (BatchNorm with its running
-        statistics), as an array."""
+        statistics), as an array, from the generator that samples (`generator_in_eval_mode`)."""
         with self.generator_in_eval_mode() as generator, no_grad():
             return generator(Tensor(np.asarray(z, dtype=np.float32)), labels).data
 
@@ -189,9 +201,13 @@ class DCGANTrainer:
         return self.sample(self.fixed_noise, self.fixed_labels)
 
     @contextlib.contextmanager
-    def generator_in_eval_mode(self):
-        """`with trainer.generator_in_eval_mode() as G:` G uses its running statistics (and changes none of
-        them), then goes back to the mode it was in."""
+    def generator_in_eval_mode(self, averaged: bool = True):
+        """`with trainer.generator_in_eval_mode() as G:` the generator that samples, in evaluation mode (its
+        running statistics used, none changed): the weight average if the run keeps one (and `averaged`),
+        else G, which goes back to the mode it was in afterwards."""
+        if averaged and self.average is not None:
+            yield self.average.average  # always in evaluation mode
+            return
         was_training = self.generator.training
         self.generator.eval()
         try:
@@ -217,12 +233,17 @@ class DCGANTrainer:
             "loader": self.loader.state_dict(),
             "rng": {"noise": self.noise.bit_generator.state, "default": default_generator().bit_generator.state},
             "fixed_noise": self.fixed_noise,
+            **({"generator_average": self.average.average.state_dict()} if self.average is not None else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state` (from `state_dict`, checked by `read_checkpoint`); the config must
         describe the same models.  A damaged part is reported as a `RunError` naming it."""
         load_models(self.generator, self.discriminator, state)
+        if self.average is not None:
+            # A checkpoint from before the run averaged (an older run, or one resumed with --ema) starts
+            # the average at its G.
+            self.average.average.load_state_dict(state.get("generator_average", state["generator"]))
         for part, restore in (("optimizer_g", lambda: self.optimizer_g.load_state_dict(state["optimizer_g"])),
                               ("optimizer_d", lambda: self.optimizer_d.load_state_dict(state["optimizer_d"])),
                               ("loader", lambda: self.loader.load_state_dict(
@@ -234,9 +255,9 @@ class DCGANTrainer:
                 raise RunError(f"the checkpoint's {part} state is damaged: {error}") from None
         # The optimizers' saved hyperparameters win over ours on load; a resumed run may
         # deliberately change them (e.g. --lr), so apply the config's again.
-        for optimizer in (self.optimizer_g, self.optimizer_d):
+        for optimizer, lr in ((self.optimizer_g, self.config.lr), (self.optimizer_d, self.config.discriminator_lr)):
             for group in optimizer.param_groups:
-                group["lr"], group["betas"] = self.config.lr, (self.config.beta1, group["betas"][1])
+                group["lr"], group["betas"] = lr, (self.config.beta1, group["betas"][1])
         self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
         self.seconds = float(state["seconds"])
         self.fixed_noise = np.asarray(state["fixed_noise"], dtype=np.float32)

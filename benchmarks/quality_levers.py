@@ -1,0 +1,152 @@
+"""Quality per step of the default DCGAN run under the training levers of issue 13 (a study, not a test).
+
+Each lever is a few `tinygan train` options; each (lever, seed) is a real `tinygan train` run
+into its own folder, scored every --quality-every epochs by the judge of `tinygan evaluate`
+(FID-MNIST on 1,000 samples, seed 0, and their class histogram).  Every run keeps a moving
+average of G's weights (--ema 0.999), so each run's metrics hold two FID curves: the
+average's (`fid`) and G's own (`fid_unaveraged`) -- the EMA lever is measured in every run
+for the price of one more score.
+
+    python benchmarks/quality_levers.py run --levers baseline ttur --seeds 0 1 --parallel 2
+    python benchmarks/quality_levers.py report          # the table, and results/quality_levers.json
+
+With --parallel 2, two runs go side by side, each pinned to one core with one thread, so
+their step times are comparable with each other (not with a 2-core run).  The quality of a
+run does not depend on its threads: the same seed gives the same digits up to rounding.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results" / "quality_levers.json"
+EMA = "0.999"
+
+# The levers: `tinygan train` options on top of the defaults.
+LEVERS = {
+    "baseline": [],
+    "ttur": ["--lr", "1e-4", "--lr-d", "4e-4"],       # Heusel et al. 2017 (the rates of SAGAN/BigGAN)
+    "smooth": ["--real-label", "0.9"],                 # one-sided label smoothing, Salimans et al. 2016
+    "batch32": ["--batch-size", "32"],                 # twice the steps for the same epochs
+    "ttur_smooth": ["--lr", "1e-4", "--lr-d", "4e-4", "--real-label", "0.9"],
+}
+# Today's default run (seed 0, G's own weights, epoch 80), the figure to reach in <= 60% of the steps.
+TODAY_FID = 67.7
+
+
+def run(levers, seeds, parallel: int, folder: Path, epochs: int) -> None:
+    jobs = [(lever, seed) for lever in levers for seed in seeds]
+    running = []
+    free_cores = list(range(parallel))
+    while jobs or running:
+        while jobs and free_cores:
+            lever, seed = jobs.pop(0)
+            core = free_cores.pop(0)
+            out = folder / f"{lever}_seed{seed}"
+            command = [sys.executable, "-m", "tinygan", "train", "--out", str(out), "--overwrite", "--no-progress",
+                       "--seed", str(seed), "--epochs", str(epochs), "--ema", EMA, *LEVERS[lever]]
+            env = dict(os.environ)
+            if parallel > 1:
+                env.update(NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+                command = ["taskset", "-c", str(core), *command]
+            print(f"start {lever} seed {seed} on core {core}: {' '.join(command)}", flush=True)
+            log = open(folder / f"{lever}_seed{seed}.log", "w")
+            running.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT),
+                            core, lever, seed, time.time(), log))
+        time.sleep(5)
+        for job in list(running):
+            process, core, lever, seed, started, log = job
+            if process.poll() is not None:
+                log.close()
+                print(f"done {lever} seed {seed}: exit {process.returncode}, {(time.time() - started) / 60:.1f} min",
+                      flush=True)
+                running.remove(job)
+                free_cores.append(core)
+
+
+def read_run(path: Path) -> dict | None:
+    metrics = path / "metrics.jsonl"
+    if not metrics.exists():
+        return None
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    scores = [r for r in records if r.get("kind") == "quality"]
+    steps = [r for r in records if "kind" not in r]
+    if not scores:
+        return None
+    return {"scores": scores, "steps": steps[-1]["step"], "seconds": steps[-1]["seconds"]}
+
+
+def first_step_below(scores, key: str, target: float):
+    return next((s["step"] for s in scores if s.get(key) is not None and s[key] <= target), None)
+
+
+def evenness(histogram) -> float:
+    """The rarest class's share of the samples, times 10 (1.0: perfectly even; 0: a digit never drawn)."""
+    return 10 * min(histogram) / sum(histogram)
+
+
+def report(folder: Path) -> None:
+    rows = []
+    for path in sorted(folder.glob("*_seed*")):
+        if not path.is_dir():
+            continue
+        result = read_run(path)
+        if result is None:
+            continue
+        lever, seed = path.name.rsplit("_seed", 1)
+        scores = result["scores"]
+        last = scores[-1]
+        rows.append({
+            "lever": lever, "seed": int(seed), "steps": result["steps"], "epochs": last["epoch"],
+            "ms_per_step": round(1000 * result["seconds"] / result["steps"], 1),
+            "fid_g_final": last.get("fid_unaveraged"), "fid_ema_final": last["fid"],
+            "fid_g_best": min(s["fid_unaveraged"] for s in scores), "fid_ema_best": min(s["fid"] for s in scores),
+            "fid_g_last3": round(sum(s["fid_unaveraged"] for s in scores[-3:]) / len(scores[-3:]), 1),
+            "fid_ema_last3": round(sum(s["fid"] for s in scores[-3:]) / len(scores[-3:]), 1),
+            "steps_to_today_g": first_step_below(scores, "fid_unaveraged", TODAY_FID),
+            "steps_to_today_ema": first_step_below(scores, "fid", TODAY_FID),
+            "evenness_g_ema": round(evenness(last["histogram"]), 2),
+            "histogram_ema": last["histogram"],
+            "curve_ema": [(s["step"], s["fid"]) for s in scores],
+            "curve_g": [(s["step"], s["fid_unaveraged"]) for s in scores],
+        })
+    columns = ["lever", "seed", "steps", "ms_per_step", "fid_g_final", "fid_ema_final", "fid_g_last3",
+               "fid_ema_last3", "fid_g_best", "fid_ema_best", "steps_to_today_g", "steps_to_today_ema",
+               "evenness_g_ema"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"today_fid": TODAY_FID, "ema": float(EMA), "runs": rows}, indent=1))
+    print(f"written {RESULTS}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("run")
+    start.add_argument("--levers", nargs="+", choices=sorted(LEVERS), default=["baseline"])
+    start.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    start.add_argument("--parallel", type=int, default=2)
+    start.add_argument("--epochs", type=int, default=80)
+    start.add_argument("--folder", type=Path, default=ROOT / "runs" / "levers")
+    show = commands.add_parser("report")
+    show.add_argument("--folder", type=Path, default=ROOT / "runs" / "levers")
+    args = parser.parse_args()
+    if args.command == "run":
+        args.folder.mkdir(parents=True, exist_ok=True)
+        run(args.levers, args.seeds, args.parallel, args.folder, args.epochs)
+    else:
+        report(args.folder)
+
+
+if __name__ == "__main__":
+    main()
