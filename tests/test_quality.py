@@ -104,3 +104,13 @@ def test_the_progress_bar_shows_the_last_fid(tmp_path, monkeypatch, capsys):
     bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
     # The bar's last line was drawn after the last step, before that epoch's score: epoch 1's FID.
     assert "FID 42.2" in [line for line in bar if "step" in line][-1]
+
+
+def test_an_averaging_run_scores_the_average_and_g_itself(tmp_path):
+    trainer = run(tiny(epochs=2, quality_every=2, ema=0.9), tmp_path)
+    score = [record for record in records(tmp_path) if record.get("kind") == "quality"][-1]
+    judge = QualityJudge(log=lambda message: None)
+    plain = run(tiny(epochs=2, quality_every=2), tmp_path / "plain")  # the same training, G's own weights
+    assert score["fid_unaveraged"] == judge.score(plain)["fid"]
+    assert score["fid"] == judge.score(trainer)["fid"] != score["fid_unaveraged"]
+    assert "fid_unaveraged" not in judge.score(plain)

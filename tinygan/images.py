@@ -138,7 +138,8 @@ def plot_quality(records: list[dict], path, smooth: int = 25) -> Path:
     """Plot sample quality next to the losses, from metrics records (loss and quality records), into a PNG.
 
     Top: the losses (moving averages), to read the two side by side.  Middle: FID-MNIST of
-    the fixed-noise samples at each score (lower is better; the best is ringed).  Bottom:
+    the fixed-noise samples at each score (lower is better; the best is ringed), and in a
+    run that samples from a moving average of G's weights, also the FID of G's own weights.  Bottom:
     the share of each digit 0..9 among those samples, as the judge classifies them, stacked
     to 1 -- a band thinning to nothing is a digit the generator stopped drawing (mode
     collapse), which the losses do not show.
@@ -152,7 +153,11 @@ def plot_quality(records: list[dict], path, smooth: int = 25) -> Path:
     losses.set_ylabel("loss")
     steps = [record["step"] for record in scores]
     values = [record["fid"] for record in scores]
-    fid.plot(steps, values, "o-", color="tab:green", label="FID-MNIST (lower is better)")
+    averaged = [record.get("fid_unaveraged") for record in scores]
+    fid.plot(steps, values, "o-", color="tab:green",
+             label="FID-MNIST (lower is better)" + (" of the weight average" if any(averaged) else ""))
+    if any(value is not None for value in averaged):  # an --ema run: G's own weights, for comparison
+        fid.plot(steps, averaged, "o--", color="tab:gray", alpha=0.8, label="FID-MNIST of G's own weights")
     if values:
         best = int(np.argmin(values))
         fid.plot(steps[best], values[best], "o", markersize=12, markerfacecolor="none", color="black",
