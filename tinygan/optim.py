@@ -7,7 +7,8 @@ whose grad is None (it took no part in the loss) is skipped.
 
 Speed and dtype: updates run as in-place NumPy operations into per-parameter scratch
 arrays, and every scalar is a Python float, so a float32 parameter is updated entirely
-in float32 (no float64 temporaries, no fresh arrays per step).
+in float32 (no float64 temporaries, no fresh arrays per step).  Adam's common case
+(no amsgrad) runs the same arithmetic fused into one Numba pass (kernels/optim.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numbers
 import numpy as np
 
 from .checks import number
+from .kernels.optim import adam_update
 from .nn.module import to_numpy
 from .tensor import Tensor
 
@@ -296,8 +298,8 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(param.data)
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = np.zeros_like(param.data)
-        decayed, temp = self._buffers(param, 2)
         if weight_decay != 0:
+            decayed = self._buffers(param, 1)[0]
             np.multiply(param.data, weight_decay, out=decayed)
             decayed += grad
             grad = decayed
@@ -305,6 +307,15 @@ class Adam(Optimizer):
         step = state["step"]
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
 
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        if not group["amsgrad"] and all(a.flags.c_contiguous for a in (param.data, exp_avg, exp_avg_sq)):
+            # The same update as below, fused into one pass (kernels/optim.py).
+            adam_update(param.data, grad, exp_avg, exp_avg_sq, beta1, beta2, group["lr"] / bias_correction1,
+                        math.sqrt(bias_correction2), group["eps"])
+            return
+
+        temp = self._buffers(param, 2)[1]
         exp_avg *= beta1                       # m = beta1 m + (1 - beta1) g
         np.multiply(grad, 1 - beta1, out=temp)
         exp_avg += temp
@@ -316,8 +327,6 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             second_moment = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
 
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2 = 1 - beta2 ** step
         denom = np.sqrt(second_moment, out=temp)  # denom = sqrt(v) / sqrt(1 - beta2^t) + eps
         denom /= math.sqrt(bias_correction2)
         denom += group["eps"]
