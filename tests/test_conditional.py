@@ -132,3 +132,58 @@ def test_contradictory_sample_options_are_one_line_errors(conditional_run, tmp_p
                                                          fragment):
     monkeypatch.chdir(tmp_path)
     assert_one_line_error(capsys, main(["sample", str(conditional_run), *options]), fragment)
+
+
+# ---------------------------------------------------------------------- the projection discriminator
+def test_the_projection_verdict_is_the_unconditional_logit_plus_the_label_vector_dotted_with_the_features():
+    tinygan.manual_seed(0)
+    D = Discriminator(ndf=4, num_classes=10, projection=True).eval()
+    assert D.main[0].weight.shape[1] == 1  # no label planes: the label enters only at the end
+    images = tinygan.randn(3, 1, 28, 28)
+    labels = np.array([7, 0, 7])
+    # By hand, from the layers' own outputs: h after the last LeakyReLU, the head's logit, V[y].h.
+    h = images
+    for index in range(5):
+        h = D.main[index](h)
+    head = D.main[5](h).data.reshape(-1).astype(np.float64)
+    projected = np.einsum("nk,nk->n", D.label_projection.weight.data[labels].astype(np.float64),
+                          h.data.reshape(3, -1).astype(np.float64))
+    expected = 1 / (1 + np.exp(-(head + projected)))
+    np.testing.assert_allclose(D(images, labels).data, expected, rtol=1e-5)
+    assert not np.allclose(D(images, np.full(3, 3)).data, D(images, labels).data)
+
+
+def test_the_projection_gradients_match_central_differences():
+    tinygan.manual_seed(1)
+    D = Discriminator(ndf=2, num_classes=3, projection=True).eval()
+    labels = np.array([2, 0, 2])
+
+    def verdicts(images, table):  # D with `table` in place of its label vectors
+        D.label_projection.forward = lambda index: tinygan.functional.embedding(index, table)
+        return D(images, labels)
+
+    for module in D.modules():  # the whole network in float64 for the central differences
+        for param in module._parameters.values():
+            if param is not None:
+                param.data = param.data.astype(np.float64)
+        for name, buffer in list(module._buffers.items()):
+            if buffer is not None and buffer.dtype.kind == "f":
+                module._buffers[name] = buffer.astype(np.float64)
+    table = tinygan.tensor(np.random.default_rng(0).normal(0, 0.1, (3, 2 * 2 * 7 * 7)), requires_grad=True)
+    images = tinygan.tensor(np.random.default_rng(1).standard_normal((3, 1, 28, 28)), requires_grad=True)
+    assert tinygan.gradcheck(verdicts, [images, table])
+    verdicts(images, table).sum().backward()
+    assert np.count_nonzero(table.grad[[0, 2]]) > 0 and not table.grad[1].any()  # rows of the labels used, only
+
+
+def test_projection_is_a_kind_of_conditional_run_that_resumes_only_as_itself(tmp_path, capsys):
+    with pytest.raises(RunError, match="--projection: .*add --conditional"):
+        tinygan.train.TrainConfig(projection=True)
+    out = tmp_path / "projection"
+    assert main(["train", *TINY_TRAIN, "--epochs", "1", "--conditional", "--projection", "--out", str(out)]) == 0
+    state = read_checkpoint(out)
+    assert state["config"]["projection"] is True
+    assert state["discriminator"]["label_projection.weight"].shape[0] == 10
+    assert main(["sample", str(out), "--digit", "4", "--n", "4", "--out", str(tmp_path / "fours.png")]) == 0
+    code = main(["train", "--resume", "--no-projection", "--epochs", "2", "--no-progress", "--out", str(out)])
+    assert_one_line_error(capsys, code, "--no-projection", "a projection discriminator's run", "cannot change kind")

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
                        help="train a class-conditional DCGAN: G and D see the digit's label, so `tinygan sample "
                             "--digit 7` can ask for a 7 (default: unconditional; a resumed run keeps its kind)")
+    train.add_argument("--projection", action=argparse.BooleanOptionalAction, default=None,
+                       help="with --conditional: D reads the label by projection (Miyato & Koyama 2018) instead of "
+                            "as extra input planes (default: planes)")
     train.add_argument("--quality-every", type=_non_negative_int, metavar="EPOCHS",
                        help=f"score the samples (FID-MNIST, IS, class histogram; as tinygan evaluate) every EPOCHS "
                             f"epochs into metrics.jsonl, quality.png and best.npz; 0: never "
@@ -171,7 +174,7 @@ def _train_defaults():
 
 # ---------------------------------------------------------------------- train
 _CONFIG_OPTIONS = ("epochs", "batch_size", "lr", "lr_d", "beta1", "real_label", "ema", "nz", "ngf", "ndf", "upsample", "data", "limit", "seed",
-                   "conditional", "quality_every")
+                   "conditional", "projection", "quality_every")
 
 
 def _train(args) -> None:

@@ -57,11 +57,16 @@ p(x | y) and can be asked for a "7".  Here:
   `label_embedding.weight`) and joins that vector to z: main.0 takes nz + num_classes
   input channels.  A learned embedding rather than a fixed one-hot lets G place similar
   digits near each other; it starts as torch's N(0, 1), the same scale as z.
-- D gets the label as num_classes extra input planes, the one-hot vector painted over
-  the whole 28x28 image, so main.0 takes nc + num_classes channels and every filter
-  sees the label at every position.  This is the simpler of the two usual designs; the
-  other, the projection discriminator (Miyato & Koyama 2018), adds the inner product of
-  a label embedding with D's last features to its verdict, and was not measured here.
+- D reads the label one of two ways:
+  - `projection=False` (the default): as num_classes extra input planes, the one-hot
+    vector painted over the whole 28x28 image, so main.0 takes nc + num_classes channels
+    and every filter sees the label at every position;
+  - `projection=True`, the projection discriminator (Miyato & Koyama 2018): main is the
+    unconditional D, and the label enters only at the end, as the inner product of a
+    learned label vector (`label_projection.weight`, one row of 2 ndf x 7 x 7 numbers per
+    digit) with D's last features h: logit = main.5(h) + <V[y], h>.  "Is this real?" and
+    "is this a real y?" share every feature; the label only decides how to read them.
+  docs/dcgan_training.md compares the two, measured.
 """
 from __future__ import annotations
 
@@ -141,11 +146,14 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """images (N, nc, 28, 28) [, labels (N,)] -> (N,) probabilities that each image is real."""
 
-    def __init__(self, ndf: int = 64, nc: int = 1, num_classes: int | None = None):
+    def __init__(self, ndf: int = 64, nc: int = 1, num_classes: int | None = None, projection: bool = False):
         super().__init__()
-        self.ndf, self.nc, self.num_classes = ndf, nc, num_classes
+        if projection and num_classes is None:
+            raise ValueError("Discriminator: projection=True needs num_classes (it projects a label)")
+        self.ndf, self.nc, self.num_classes, self.projection = ndf, nc, num_classes, projection
+        planes = num_classes if num_classes is not None and not projection else 0
         self.main = nn.Sequential(
-            nn.Conv2d(nc + (num_classes or 0), ndf, 4, 2, 1, bias=False),  # 28 -> 14
+            nn.Conv2d(nc + planes, ndf, 4, 2, 1, bias=False),  # 28 -> 14
             nn.LeakyReLU(0.2, inplace=True),  # leaky: G learns through D's gradients, let them flow
             nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),  # 14 -> 7
             nn.BatchNorm2d(ndf * 2),
@@ -153,12 +161,23 @@ class Discriminator(nn.Module):
             nn.Conv2d(ndf * 2, 1, 7, 1, 0, bias=False),  # 7 -> 1: one verdict per image
             nn.Sigmoid(),
         )
+        if projection:
+            # One vector per digit, as long as D's last features.  Small, like the convolutions'
+            # N(0, 0.02): torch's N(0, 1) over 2 ndf x 7 x 7 = 6,272 products would start every
+            # logit near +-80, saturating the sigmoid.
+            self.label_projection = nn.Embedding(num_classes, ndf * 2 * 7 * 7)
+            nn.init.normal_(self.label_projection.weight, 0.0, 0.02)
 
     def forward(self, images, labels=None):
         if images.ndim != 4 or images.shape[1:] != (self.nc, 28, 28):
             raise ValueError(f"Discriminator: expected images of shape (N, {self.nc}, 28, 28), "
                              f"got {tuple(images.shape)}")
         labels = _labels("Discriminator", labels, images.shape[0], self.num_classes)
+        if self.projection:
+            features = self.main[:5](images)  # (N, 2 ndf, 7, 7), after the last LeakyReLU
+            flat = features.reshape(features.shape[0], -1)
+            logits = self.main[5](features).reshape(-1) + (self.label_projection(labels) * flat).sum(axis=1)
+            return self.main[6](logits)
         if labels is not None:  # the one-hot label as constant planes beside the pixels (no gradient needed)
             planes = np.eye(self.num_classes, dtype=images.dtype)[labels][:, :, None, None]
             planes = np.broadcast_to(planes, (images.shape[0], self.num_classes, *images.shape[2:]))
@@ -167,7 +186,8 @@ class Discriminator(nn.Module):
 
     def extra_repr(self) -> str:
         conditional = f", num_classes={self.num_classes}" if self.num_classes is not None else ""
-        return f"ndf={self.ndf}, nc={self.nc}{conditional}"
+        projection = ", projection=True" if self.projection else ""
+        return f"ndf={self.ndf}, nc={self.nc}{conditional}{projection}"
 
 
 def weights_init(module: nn.Module) -> None:

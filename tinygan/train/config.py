@@ -53,6 +53,8 @@ class TrainConfig:
     limit: int | None = None  # train on the first `limit` digits only (quick experiments, tests)
     seed: int = 0
     conditional: bool = False  # a class-conditional DCGAN: G and D see the digit's label
+    # How a conditional D reads the label: as extra input planes (False) or by projection (True).
+    projection: bool = False
     # Score the generator with the judge of `tinygan evaluate` every this many epochs (0: never).
     # The cost, counted in multiply-adds from the default layer sizes: a score runs G forward
     # on 1,000 digits (27 M each, no backward) and the LeNet judge on them (1.7 M each):
@@ -80,8 +82,12 @@ class TrainConfig:
             raise RunError(str(error)) from None
         if self.upsample not in UPSAMPLE_MODES:
             raise RunError(f"--upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}")
-        if not isinstance(self.conditional, bool):
-            raise RunError(f"conditional must be true or false, got {self.conditional!r}")
+        for name in ("conditional", "projection"):
+            if not isinstance(getattr(self, name), bool):
+                raise RunError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.projection and not self.conditional:
+            raise RunError("--projection: a projection discriminator reads the label of a conditional run; "
+                           "add --conditional")
         if not isinstance(self.data, str):
             raise RunError(f"--data must be a folder name or 'bundled', got {self.data!r}")
 
@@ -107,7 +113,8 @@ def build_models(config: TrainConfig) -> tuple[Generator, Discriminator]:
     num_classes = NUM_DIGITS if config.conditional else None
     generator = Generator(nz=config.nz, ngf=config.ngf, upsample=config.upsample,
                           num_classes=num_classes).apply(weights_init)
-    discriminator = Discriminator(ndf=config.ndf, num_classes=num_classes).apply(weights_init)
+    discriminator = Discriminator(ndf=config.ndf, num_classes=num_classes,
+                                  projection=config.projection).apply(weights_init)
     return generator, discriminator
 
 
@@ -125,11 +132,12 @@ def resumed_config(saved: dict, given: dict, batch: int, log=print) -> TrainConf
     (and, past the new epoch's end, no batch would ever come).  Finishing the epoch first,
     or starting a new run, are the two honest choices; the message names both.
     """
-    if "conditional" in given and bool(saved.get("conditional", False)) != given["conditional"]:
-        kind = "a conditional" if saved.get("conditional") else "an unconditional"
-        option = "--conditional" if given["conditional"] else "--no-conditional"
-        raise RunError(f"{option}: the checkpoint is of {kind} run, and a model cannot change kind when resumed; "
-                       f"start a new run with --out")
+    for name, kinds in (("conditional", ("an unconditional", "a conditional")),
+                        ("projection", ("a label-planes discriminator's", "a projection discriminator's"))):
+        if name in given and bool(saved.get(name, False)) != given[name]:
+            option = f"--{name}" if given[name] else f"--no-{name}"
+            raise RunError(f"{option}: the checkpoint is of {kinds[bool(saved.get(name))]} run, and a model cannot "
+                           f"change kind when resumed; start a new run with --out")
     config = TrainConfig.from_dict({**saved, **given})
     changed = [name for name, value in given.items() if saved.get(name) != value]
     shaping = [name for name in changed if name in EPOCH_SHAPING_OPTIONS]
