@@ -40,6 +40,9 @@ LEVERS = {
     # --ema given wins, so this run's "fid" column is the 0.99 average's.
     "ema99": ["--ema", "0.99"],
     "ndf32": ["--ndf", "32"],                          # a narrower D: cheaper steps, less to overfit 4,000 digits
+    # Issue 13 point 2: how a conditional D reads the label (input planes, or projection).
+    "cond_planes": ["--conditional"],
+    "cond_projection": ["--conditional", "--projection"],
 }
 # Today's default run (seed 0, G's own weights, epoch 80), the figure to reach in <= 60% of the steps.
 TODAY_FID = 67.7
