@@ -84,14 +84,15 @@ def read_run(path: Path) -> dict | None:
         return None
     records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     scores = [r for r in records if r.get("kind") == "quality"]
-    steps = [r for r in records if "kind" not in r]
+    seconds = {r["step"]: r["seconds"] for r in records if "kind" not in r}
     if not scores:
         return None
-    return {"scores": scores, "steps": steps[-1]["step"], "seconds": steps[-1]["seconds"]}
+    return {"scores": scores, "seconds": seconds, "steps": max(seconds)}
 
 
-def first_step_below(scores, key: str, target: float):
-    return next((s["step"] for s in scores if s.get(key) is not None and s[key] <= target), None)
+def first_below(scores, key: str, target: float):
+    """The first score (a record) whose `key` is at most `target`, or None."""
+    return next((s for s in scores if s.get(key) is not None and s[key] <= target), None)
 
 
 def evenness(histogram) -> float:
@@ -99,40 +100,55 @@ def evenness(histogram) -> float:
     return 10 * min(histogram) / sum(histogram)
 
 
-def report(folder: Path) -> None:
-    rows = []
-    for path in sorted(folder.glob("*_seed*")):
-        if not path.is_dir():
-            continue
-        result = read_run(path)
-        if result is None:
-            continue
-        lever, seed = path.name.rsplit("_seed", 1)
-        scores = result["scores"]
-        last = scores[-1]
-        rows.append({
-            "lever": lever, "seed": int(seed), "steps": result["steps"], "epochs": last["epoch"],
-            "ms_per_step": round(1000 * result["seconds"] / result["steps"], 1),
-            "fid_g_final": last.get("fid_unaveraged"), "fid_ema_final": last["fid"],
-            "fid_g_best": min(s["fid_unaveraged"] for s in scores), "fid_ema_best": min(s["fid"] for s in scores),
-            "fid_g_last3": round(sum(s["fid_unaveraged"] for s in scores[-3:]) / len(scores[-3:]), 1),
-            "fid_ema_last3": round(sum(s["fid"] for s in scores[-3:]) / len(scores[-3:]), 1),
-            "steps_to_today_g": first_step_below(scores, "fid_unaveraged", TODAY_FID),
-            "steps_to_today_ema": first_step_below(scores, "fid", TODAY_FID),
-            "evenness_g_ema": round(evenness(last["histogram"]), 2),
-            "histogram_ema": last["histogram"],
-            "curve_ema": [(s["step"], s["fid"]) for s in scores],
-            "curve_g": [(s["step"], s["fid_unaveraged"]) for s in scores],
+def describe_run(path: Path) -> dict | None:
+    result = read_run(path)
+    if result is None:
+        return None
+    lever, seed = path.name.rsplit("_seed", 1)
+    scores, seconds = result["scores"], result["seconds"]
+    last = scores[-1]
+    row = {"lever": lever, "seed": int(seed), "steps": result["steps"], "epochs": last["epoch"],
+           "ms_per_step": round(1000 * seconds[result["steps"]] / result["steps"], 1)}
+    for name, key in (("ema", "fid"), ("g", "fid_unaveraged")):
+        values = [s[key] for s in scores]
+        reached = first_below(scores, key, TODAY_FID)
+        row.update({
+            f"fid_{name}_final": round(values[-1], 1),
+            f"fid_{name}_last3": round(sum(values[-3:]) / 3, 1),  # epochs 70-80: less noisy than one score
+            f"fid_{name}_best": round(min(values), 1),
+            f"steps_to_today_{name}": reached["step"] if reached else None,
+            f"minutes_to_today_{name}": round(seconds[reached["step"]] / 60, 1) if reached else None,
         })
-    columns = ["lever", "seed", "steps", "ms_per_step", "fid_g_final", "fid_ema_final", "fid_g_last3",
-               "fid_ema_last3", "fid_g_best", "fid_ema_best", "steps_to_today_g", "steps_to_today_ema",
-               "evenness_g_ema"]
+    row["evenness_final"] = round(evenness(last["histogram"]), 2)
+    row["histogram_final"] = last["histogram"]
+    row["curve"] = [(s["step"], round(seconds[s["step"]], 1), s["fid"], s["fid_unaveraged"]) for s in scores]
+    return row
+
+
+def print_table(rows, columns) -> None:
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+        print("| " + " | ".join("-" if row[c] is None else str(row[c]) for c in columns) + " |")
+
+
+def report(folder: Path) -> None:
+    rows = [row for row in (describe_run(path) for path in sorted(folder.glob("*_seed*")) if path.is_dir()) if row]
+    print_table(rows, ["lever", "seed", "steps", "ms_per_step", "fid_g_final", "fid_g_last3", "fid_g_best",
+                       "fid_ema_final", "fid_ema_last3", "fid_ema_best", "steps_to_today_g", "steps_to_today_ema",
+                       "minutes_to_today_g", "minutes_to_today_ema", "evenness_final"])
+    print()
+    summary = []
+    for lever in dict.fromkeys(row["lever"] for row in rows):
+        mine = [row for row in rows if row["lever"] == lever]
+        mean = lambda key: round(sum(row[key] for row in mine) / len(mine), 1)
+        summary.append({"lever": lever, "seeds": len(mine), "ms_per_step": mean("ms_per_step"),
+                        **{key: mean(key) for key in ("fid_g_final", "fid_g_last3", "fid_ema_final", "fid_ema_last3",
+                                                      "evenness_final")}})
+    print_table(summary, list(summary[0]) if summary else [])
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"today_fid": TODAY_FID, "ema": float(EMA), "runs": rows}, indent=1))
+    RESULTS.write_text(json.dumps({"today_fid": TODAY_FID, "ema": float(EMA), "runs": rows, "summary": summary},
+                                  indent=1))
     print(f"written {RESULTS}")
 
 
