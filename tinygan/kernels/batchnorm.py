@@ -51,7 +51,7 @@ def reference_batch_norm_backward(grad, xhat, scale, training):
 
 
 # ---------------------------------------------------------------------- Numba kernels
-@kernel
+@kernel(reassociate=True)  # long sums: see kernels/__init__.py
 def _channel_mean_var_kernel(x3, mean, var):
     n_images, channels, length = x3.shape
     count = n_images * length
@@ -82,7 +82,7 @@ def _normalize_kernel(x3, mean, inv_std, scale, shift, xhat3, out3):
                 out3[n, c, i] = h * a + b
 
 
-@kernel
+@kernel(reassociate=True)
 def _backward_kernel(g3, xhat3, scale, training, grad_x3, sum_grad, sum_grad_xhat):
     n_images, channels, length = g3.shape
     count = n_images * length
