@@ -59,7 +59,7 @@ def test_the_trainers_average_is_the_recurrence_over_gs_weights_after_each_step(
 
 def test_the_average_changes_nothing_in_training():
     averaged = trainer_for(tiny(ema=0.999))
-    plain = trainer_for(tiny())
+    plain = trainer_for(tiny(ema=0.0))
     for _ in range(4):
         averaged.train_next_batch(), plain.train_next_batch()
     state, other = averaged.state_dict(), plain.state_dict()
@@ -88,7 +88,7 @@ def test_a_resumed_averaging_run_equals_an_uninterrupted_one(tmp_path):
 
 
 def test_averaging_switched_on_when_resuming_starts_at_g(tmp_path):
-    run(tiny(epochs=1), tmp_path)
+    run(tiny(epochs=1, ema=0.0), tmp_path)
     saved = tinygan.load(tmp_path / "checkpoint.npz")
     assert "generator_average" not in saved
     trainer = run({"epochs": 1, "ema": 0.9}, tmp_path, resume=tmp_path)  # the run is complete: nothing trains
@@ -102,6 +102,16 @@ def test_a_damaged_average_is_refused_by_name(tmp_path):
     tinygan.save(state, tmp_path / "bad.npz")
     with pytest.raises(RunError, match="generator_average main.0.weight should be"):
         tinygan.train.read_checkpoint(tmp_path / "bad.npz")
+
+
+def test_a_checkpoint_from_before_averaging_existed_resumes_without_it(tmp_path):
+    run(tiny(epochs=1, ema=0.0), tmp_path)
+    state = tinygan.load(tmp_path / "checkpoint.npz")
+    del state["config"]["ema"]  # as written by tinygan before --ema existed
+    tinygan.save(state, tmp_path / "checkpoint.npz")
+    resumed = run({"epochs": 2}, tmp_path, resume=tmp_path)
+    assert resumed.config.ema == 0.0 and resumed.average is None  # not today's default 0.999
+    assert TrainConfig().ema == 0.999
 
 
 # ---------------------------------------------------------------------- targets and learning rates
