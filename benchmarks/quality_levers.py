@@ -128,6 +128,7 @@ def describe_run(path: Path) -> dict | None:
             f"minutes_to_today_{name}": round(seconds[reached["step"]] / 60, 1) if reached else None,
         })
     row["evenness_final"] = round(evenness(last["histogram"]), 2)
+    row["rarest_commonest_final"] = f"{min(last['histogram'])}/{max(last['histogram'])}"
     row["histogram_final"] = last["histogram"]
     row["curve"] = [(s["step"], round(seconds[s["step"]], 1), s["fid"], s["fid_unaveraged"]) for s in scores]
     return row
@@ -144,7 +145,7 @@ def report(folder: Path) -> None:
     rows = [row for row in (describe_run(path) for path in sorted(folder.glob("*_seed*")) if path.is_dir()) if row]
     print_table(rows, ["lever", "seed", "steps", "ms_per_step", "fid_g_final", "fid_g_last3", "fid_g_best",
                        "fid_ema_final", "fid_ema_last3", "fid_ema_best", "steps_to_today_g", "steps_to_today_ema",
-                       "minutes_to_today_g", "minutes_to_today_ema", "evenness_final"])
+                       "minutes_to_today_g", "minutes_to_today_ema", "evenness_final", "rarest_commonest_final"])
     print()
     summary = []
     for lever in dict.fromkeys(row["lever"] for row in rows):
