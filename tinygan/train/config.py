@@ -30,11 +30,9 @@ class TrainConfig:
     per minute"): Adam's learning rate is 4e-4 for both networks, not 2e-4, and samples come
     from a moving average of G's weights (decay 0.999).  80 epochs of the bundled sample's
     4,000 training digits: 4,960 steps, about 8.5 minutes on 2 cores of an AMD EPYC (Zen 5,
-    AVX-512; ~0.1 s per step).  Narrower networks are
-    cheaper per step but not per unit of quality.  Measured in an earlier session, on an
-    Intel AVX-512 machine, at about equal training time (`tinygan evaluate`,
-    FID-MNIST, lower is better):  ngf=ndf=32, 9,920 steps (0.04 s each): 78.5;
-    ngf=64/ndf=32, 6,510 steps (0.08 s): 70.0;  ngf=ndf=64, 4,960 steps (0.11 s): 67.9.
+    AVX-512; ~0.1 s per step).  The widths stay the example's, so that a run compares with
+    it layer for layer, although a narrower D (--ndf 32) was measured to reach the same FID
+    per step with steps a third cheaper.
     """
 
     epochs: int = 80
