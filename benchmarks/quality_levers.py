@@ -51,6 +51,7 @@ LEVERS = {
     "cond_planes": ["--conditional", "--lr", "4e-4"],
     "cond_projection": ["--conditional", "--projection", "--lr", "4e-4"],
     "lr2x_ndf32": ["--lr", "4e-4", "--ndf", "32"],
+    "cond_planes_lr2e-4": ["--conditional"],           # the conditional run at the old rate (BASE's 2e-4)
 }
 # Today's default run (seed 0, G's own weights, epoch 80), the figure to reach in <= 60% of the steps.
 TODAY_FID = 67.7
