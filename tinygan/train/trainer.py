@@ -42,7 +42,7 @@ from ..random import default_generator, manual_seed, state_kept
 from ..tensor import Tensor
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FIXED_NOISE_SIZE, load_models
 from .average import WeightAverage
-from .config import NUM_DIGITS, TrainConfig, build_models
+from .config import NUM_DIGITS, TrainConfig, build_generator, build_models
 from .errors import Diverged, RunError
 
 
@@ -70,7 +70,7 @@ class DCGANTrainer:
         self.average = None
         if config.ema:
             with state_kept():  # the copy's own initial weights are overwritten: draw nothing for them
-                copy, _ = build_models(config)
+                copy = build_generator(config)
             self.average = WeightAverage(self.generator, copy, config.ema)
         # A conditional run's loader yields (images, labels); the order is the same either way.
         self.loader = DataLoader(images, labels if config.conditional else None, batch_size=config.batch_size,
