@@ -17,8 +17,8 @@ def kernel(function=None, *, reassociate: bool = False):
     before it (about 4 cycles) and the loop runs one number at a time.  Allowing it to
     reorder the additions (LLVM's fast-math flag `reassoc`, and nothing else: NaN and inf
     still propagate) lets it keep several partial sums side by side in SIMD registers:
-    measured 2-6x faster on batch norm's statistics, with results that differ only in the
-    last bits of float64 sums.
+    measured 1.7-5.2x faster on batch norm's sums (benchmarks/bench_reassociate.py), with
+    results that differ only in the last bits of float64 sums.
     """
     options = dict(cache=True, parallel=True)
     if reassociate:
