@@ -20,9 +20,12 @@ and exactly what a transposed convolution does with its input.
 
 Each operation comes twice: `reference_*`, plain NumPy (a strided view for im2col,
 one slice-add per kernel tap for col2im), and the Numba kernel the ops use, which
-does the same in one parallel pass.  tests/test_kernels_im2col.py proves them equal.
+does the same in one parallel pass, looking up where each tap reads in a precomputed
+map (`tap_offsets`).  tests/test_kernels_im2col.py proves them equal.
 """
 from __future__ import annotations
+
+import functools
 
 import numba
 import numpy as np
@@ -75,66 +78,77 @@ def reference_col2im(cols, input_shape, kernel, stride, padding, dilation, out_s
 
 
 # ---------------------------------------------------------------------- Numba kernels
-@numba.njit(cache=True, inline="always")
-def _valid_range(out_len, stride, offset, size):
-    """The outputs o in [lo, hi) whose source o*stride + offset lies inside [0, size).
+@functools.lru_cache(maxsize=64)  # a network asks for the same few maps every step
+def tap_offsets(image_hw, kernel, stride, padding, dilation, out_size) -> np.ndarray:
+    """Where every kernel tap of every window reads, as offsets into one flattened image plane.
 
-    Computing the range once per kernel tap keeps the inner loops free of bounds tests:
-    everything outside it reads the zero padding.
+        offsets[(i, j), (oh, ow)] = y * W + x,   y = oh*sh + i*dh - ph,   x = ow*sw + j*dw - pw
+
+    or -1 where (y, x) falls into the zero padding.  Shape (kh*kw, OH*OW): one row per row
+    block of cols, one column per window.  The map is the same for every image and every
+    channel, so the kernels compute it once (here, in NumPy) and then only look it up:
+    im2col reads `plane[offsets[tap, p]]`, col2im adds back into the same place.  Looking
+    up a precomputed offset is what makes them fast: the windows of a DCGAN layer are
+    7 pixels wide, so loops over one window's row (with its stride and padding worked out
+    per row) spend more time starting and stopping than copying.
     """
-    lo = max(0, -((offset) // stride))  # ceil(-offset / stride), for stride > 0
-    hi = min(out_len, (size - 1 - offset) // stride + 1)
-    return lo, max(lo, hi)
+    (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = image_hw, kernel, stride, padding, dilation, out_size
+    ys = np.arange(kh)[:, None] * dh + np.arange(oh)[None, :] * sh - ph  # (kh, OH): the row tap i reads for window row oh
+    xs = np.arange(kw)[:, None] * dw + np.arange(ow)[None, :] * sw - pw  # (kw, OW)
+    inside = ((ys >= 0) & (ys < h))[:, None, :, None] & ((xs >= 0) & (xs < w))[None, :, None, :]
+    offsets = ys[:, None, :, None] * w + xs[None, :, None, :]  # (kh, kw, OH, OW)
+    offsets = np.where(inside, offsets, -1).reshape(kh * kw, oh * ow)
+    offsets.setflags(write=False)  # shared by every call with this geometry
+    return offsets
+
+
+def _offsets(*pairs) -> np.ndarray:
+    """tap_offsets for pairs given as any sequences (its cache needs tuples)."""
+    return tap_offsets(*(tuple(int(v) for v in pair) for pair in pairs))
 
 
 @kernel
-def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+def _im2col_kernel(x, cols, offsets):
     n_images, channels, height, width = x.shape
-    plane = oh * ow
-    # One parallel task per row (c, i, j) of cols: rows are disjoint, and each row is
+    taps, plane = offsets.shape
+    planes = x.reshape(n_images, channels, height * width)
+    # One parallel task per row (c, tap) of cols: rows are disjoint, and each row is
     # written front to back, which keeps the writes streaming through the cache.
-    for row in numba.prange(channels * kh * kw):
-        c = row // (kh * kw)
-        i = (row // kw) % kh
-        j = row % kw
-        y_lo, y_hi = _valid_range(oh, sh, i * dh - ph, height)
-        x_lo, x_hi = _valid_range(ow, sw, j * dw - pw, width)
+    for row in numba.prange(channels * taps):
+        c, tap = row // taps, row % taps
         for n in range(n_images):
+            source = planes[n, c]
             out = cols[row, n * plane:(n + 1) * plane]
-            out[:] = 0
-            for y in range(y_lo, y_hi):
-                source = x[n, c, y * sh + i * dh - ph]
-                for x_ in range(x_lo, x_hi):
-                    out[y * ow + x_] = source[x_ * sw + j * dw - pw]
+            for p in range(plane):
+                k = offsets[tap, p]
+                out[p] = source[k] if k >= 0 else 0
 
 
 IMAGES_PER_COL2IM_TASK = 8
 
 
 @kernel
-def _col2im_kernel(cols, image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+def _col2im_kernel(cols, image, offsets):
     n_images, channels, height, width = image.shape
-    plane = oh * ow
+    taps, plane = offsets.shape
+    planes = image.reshape(n_images, channels, height * width)
     blocks = (n_images + IMAGES_PER_COL2IM_TASK - 1) // IMAGES_PER_COL2IM_TASK
     # One parallel task per channel and block of images: every write of a task lands in
-    # its own planes, so the sums need no locks even though windows overlap.  Within a
-    # task each row of cols is read as one contiguous run (all the block's images), and
-    # the planes it adds into stay in cache.
+    # its own planes, so the sums need no locks even though windows overlap.  Each plane
+    # is zeroed and then summed into while it sits in the cache; the rows of cols are read
+    # front to back.
     for task in numba.prange(channels * blocks):
         c = task // blocks
         first = (task % blocks) * IMAGES_PER_COL2IM_TASK
-        last = min(first + IMAGES_PER_COL2IM_TASK, n_images)
-        for i in range(kh):
-            y_lo, y_hi = _valid_range(oh, sh, i * dh - ph, height)
-            for j in range(kw):
-                x_lo, x_hi = _valid_range(ow, sw, j * dw - pw, width)
-                row = (c * kh + i) * kw + j
-                for n in range(first, last):
-                    for y in range(y_lo, y_hi):
-                        target_y = y * sh + i * dh - ph
-                        start = n * plane + y * ow
-                        for x_ in range(x_lo, x_hi):
-                            image[n, c, target_y, x_ * sw + j * dw - pw] += cols[row, start + x_]
+        for n in range(first, min(first + IMAGES_PER_COL2IM_TASK, n_images)):
+            target = planes[n, c]
+            target[:] = 0
+            for tap in range(taps):
+                row = cols[c * taps + tap, n * plane:(n + 1) * plane]
+                for p in range(plane):
+                    k = offsets[tap, p]
+                    if k >= 0:  # the padding's entries have nowhere to go
+                        target[k] += row[p]
 
 
 def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size) -> bool:
@@ -149,16 +163,15 @@ def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size)
 
 def im2col(x, kernel, stride, padding, dilation, out_size):
     """(N, C, H, W) -> cols (C*kh*kw, N*OH*OW), in x's dtype (Numba kernel)."""
-    n, c = x.shape[:2]
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
-    cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-    _im2col_kernel(np.ascontiguousarray(x), cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    offsets = _offsets(x.shape[2:], kernel, stride, padding, dilation, out_size)
+    cols = np.empty((x.shape[1] * offsets.shape[0], x.shape[0] * offsets.shape[1]), dtype=x.dtype)
+    _im2col_kernel(np.ascontiguousarray(x), cols, offsets)
     return cols
 
 
 def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
     """cols (C*kh*kw, N*OH*OW) -> the (N, C, H, W) image that sums them back (Numba kernel)."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel, stride, padding, dilation, out_size
-    image = np.zeros(input_shape, dtype=cols.dtype)
-    _col2im_kernel(np.ascontiguousarray(cols), image, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    offsets = _offsets(input_shape[2:], kernel, stride, padding, dilation, out_size)
+    image = np.empty(input_shape, dtype=cols.dtype)
+    _col2im_kernel(np.ascontiguousarray(cols), image, offsets)
     return image
