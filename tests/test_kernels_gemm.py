@@ -47,6 +47,19 @@ def test_blocks_cover_the_product_once(always_split):
     np.testing.assert_array_equal(gemm(np.eye(3), a[:3]), a[:3])  # few rows: split by columns
 
 
+@pytest.mark.parametrize("groups", [0, 1, 3])
+def test_a_deep_product_with_a_small_result_is_split_along_its_depth(groups, always_split):
+    # A weight gradient's shape: a few rows and columns, a long k.  Each block multiplies a
+    # slice of k into a partial result; the partials must add up to the whole product.
+    rng = np.random.default_rng(1)
+    stack = () if groups == 0 else (groups,)
+    a = rng.standard_normal(stack + (6, 301))
+    b = np.swapaxes(rng.standard_normal(stack + (4, 301)), -1, -2)  # transposed, as conv's grad_w passes it
+    job = gemm_module._Job(a.reshape((-1, 6, 301)), b.reshape((-1, 301, 4)), np.empty((max(groups, 1), 6, 4)), blocks=4)
+    assert job.split == "depth" and len(job.blocks) >= 4
+    np.testing.assert_allclose(gemm(a, b), reference_gemm(a, b), rtol=1e-12, atol=1e-12)
+
+
 def test_blas_threads_are_given_back(always_split):
     from threadpoolctl import threadpool_info
 

@@ -26,6 +26,10 @@ import numpy as np
 # ~20 us, a 64x64x64 product takes ~10 us); it still runs with BLAS held to one thread.
 MIN_SPLIT_WORK = 1 << 20
 BLOCKS_PER_THREAD = 2
+# A product is split along its depth k when its result has at most SMALL_RESULT entries
+# and k is at least DEEP_PRODUCT times the result's longer side (see _Job).
+SMALL_RESULT = 256 * 256
+DEEP_PRODUCT = 8
 
 
 def reference_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -79,6 +83,7 @@ class _Pool:
                 self._job = None
             if job.error is not None:  # a helper's failure must not pass as a half-computed product
                 raise job.error
+            job.finish()
         return out if stacked else out[0]
 
     def _serve(self) -> None:
@@ -94,33 +99,56 @@ class _Pool:
 
 
 class _Job:
-    """A stack of products (g, m, k) @ (g, k, n) cut into 2-D blocks of rows or of columns
-    (whichever side of the result is longer), taken one at a time.  Each block is a plain 2-D product: NumPy runs those with the
-    GIL released, so the threads really multiply at the same time."""
+    """A stack of products (g, m, k) @ (g, k, n) cut into 2-D blocks, taken one at a time.
+
+    Each block is a plain 2-D product: NumPy runs those with the GIL released, so the
+    threads really multiply at the same time.  How to cut:
+
+    * by rows or by columns of the result, whichever side is longer: each block then
+      re-packs only the other operand;
+    * by depth (k), when the result is small and k long -- a weight gradient such as
+      (64, 12544) @ (12544, 16).  Cut by rows, every block would re-pack the whole long
+      operand for a few rows of output: two threads took 0.55 ms where one took 0.22.
+      Cut by depth, each block multiplies a slice of k into its own partial result, and
+      `finish` adds the partials up.
+    """
 
     def __init__(self, a, b, out, blocks: int):
         self.a, self.b, self.out = a, b, out
         groups, rows, columns = out.shape
-        self.by_rows = rows >= columns  # split the longer side: each block re-packs only the other operand
-        length = rows if self.by_rows else columns
-        per_group = max(1, -(-blocks // groups))  # at least `blocks` in all
-        edges = np.linspace(0, length, min(per_group, length) + 1).astype(int)
-        self.blocks = [(g, start, stop) for g in range(groups) for start, stop in zip(edges[:-1], edges[1:])]
+        depth = a.shape[2]
+        if rows * columns <= SMALL_RESULT and depth >= DEEP_PRODUCT * max(rows, columns):
+            self.split, length = "depth", depth
+        else:
+            self.split, length = ("rows", rows) if rows >= columns else ("columns", columns)
+        pieces = min(max(1, -(-blocks // groups)), length)  # at least `blocks` in all
+        edges = [length * piece // pieces for piece in range(pieces + 1)]
+        if self.split == "depth":
+            self.partials = np.empty((groups, pieces, rows, columns), dtype=out.dtype)
+        self.blocks = [(g, piece, edges[piece], edges[piece + 1]) for g in range(groups) for piece in range(pieces)]
         self._next = 0
         self._lock = threading.Lock()
         self.error = None
 
     def run(self) -> None:
+        a, b, out = self.a, self.b, self.out
         while True:
             with self._lock:
                 if self._next == len(self.blocks):
                     return
-                g, start, stop = self.blocks[self._next]
+                g, piece, start, stop = self.blocks[self._next]
                 self._next += 1
-            if self.by_rows:
-                np.matmul(self.a[g, start:stop], self.b[g], out=self.out[g, start:stop])
+            if self.split == "rows":
+                np.matmul(a[g, start:stop], b[g], out=out[g, start:stop])
+            elif self.split == "columns":
+                np.matmul(a[g], b[g, :, start:stop], out=out[g, :, start:stop])
             else:
-                np.matmul(self.a[g], self.b[g, :, start:stop], out=self.out[g, :, start:stop])
+                np.matmul(a[g, :, start:stop], b[g, start:stop], out=self.partials[g, piece])
+
+    def finish(self) -> None:
+        """After every block is done: add up the partial products of a depth split."""
+        if self.split == "depth":
+            np.sum(self.partials, axis=1, out=self.out)
 
 
 class _single_threaded_blas:
