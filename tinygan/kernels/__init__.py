@@ -4,11 +4,23 @@ Each kernel sits beside a plain NumPy `reference_*` version of the same computat
 the reference is what a reader should read first, and what the tests compare the
 kernel against.  Kernels are compiled on first use and cached on disk (`cache=True`).
 """
+import functools as _functools
+
 import numba as _numba
+import numpy as _np
+
+# A kernel whose largest array has fewer elements than this runs on the calling thread
+# alone.  Starting a parallel loop wakes the other threads, which sleep between kernels
+# (runtime.py explains why they must): measured ~50 us on a 2-core machine, more than
+# a small kernel's whole work.  At 2**18 elements one thread and two break about even
+# for the slowest kernels per element (Adam, batch norm); for the cheapest (an
+# activation) one thread stays faster well past it (benchmarks/bench_small_kernels.py).
+PARALLEL_FROM = 1 << 18
 
 
 def kernel(function=None, *, reassociate: bool = False):
-    """Compile a hot loop with Numba: cached on disk, its `numba.prange` loops run in parallel.
+    """Compile a hot loop with Numba: cached on disk, its `numba.prange` loops run in parallel
+    (on the calling thread alone when its arrays are small: see PARALLEL_FROM).
 
     Parallel loops run on the OpenMP runtime that tinygan/runtime.py chooses at import.
 
@@ -23,5 +35,28 @@ def kernel(function=None, *, reassociate: bool = False):
     options = dict(cache=True, parallel=True)
     if reassociate:
         options["fastmath"] = {"reassoc"}
-    compile_ = _numba.njit(**options)
+
+    def compile_(python_function):
+        return _Kernel(_numba.njit(**options)(python_function))
+
     return compile_(function) if function is not None else compile_
+
+
+class _Kernel:
+    """A compiled kernel, called like the function it compiles; small calls run on one thread."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+        self.py_func = compiled.py_func  # the plain Python function, as on a Numba dispatcher
+        _functools.update_wrapper(self, compiled.py_func)
+
+    def __call__(self, *arrays_and_numbers):
+        largest = max((a.size for a in arrays_and_numbers if isinstance(a, _np.ndarray)), default=0)
+        if largest >= PARALLEL_FROM:
+            return self.compiled(*arrays_and_numbers)
+        threads = _numba.get_num_threads()
+        _numba.set_num_threads(1)  # for this thread's next parallel loops only
+        try:
+            return self.compiled(*arrays_and_numbers)
+        finally:
+            _numba.set_num_threads(threads)
