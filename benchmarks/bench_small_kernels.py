@@ -7,6 +7,10 @@ threads of Numba's OpenMP pool have gone to sleep (runtime.py has them sleep at 
 Then a parallel loop pays for waking them.  Times the compiled kernel itself (bypassing
 the size rule of kernels/__init__.py) with all threads and with `numba.set_num_threads(1)`;
 median of 60 calls each.  kernels/__init__.py's PARALLEL_FROM comes from this table.
+
+The second table does the same for matrix products (kernels/gemm.py): split between the
+calling thread and the sleeping helper, or multiplied by the calling thread alone; its
+MIN_SPLIT_WORK comes from there.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine_description, print_table  # noqa: E402
 
-from tinygan.kernels import PARALLEL_FROM, activation, batchnorm, im2col, optim  # noqa: E402
+from tinygan.kernels import PARALLEL_FROM, activation, batchnorm, gemm, im2col, optim  # noqa: E402
 
 GAP_SECONDS = 100e-6
 STRIDE_2 = ((4, 4), (2, 2), (1, 1), (1, 1))  # the DCGAN's k4 s2 p1 windows
@@ -31,17 +35,21 @@ def median_us(call, threads: int, calls: int = 60) -> float:
     saved = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        call()  # compile, first touch
-        times = []
-        for _ in range(calls):
-            until = time.perf_counter() + GAP_SECONDS
-            while time.perf_counter() < until:  # other work: the pool's threads fall asleep
-                pass
-            started = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - started)
+        return after_a_gap_us(call, calls)
     finally:
         numba.set_num_threads(saved)
+
+
+def after_a_gap_us(call, calls: int = 60) -> float:
+    call()  # compile, first touch
+    times = []
+    for _ in range(calls):
+        until = time.perf_counter() + GAP_SECONDS
+        while time.perf_counter() < until:  # other work: the pool's threads fall asleep
+            pass
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
     return 1e6 * statistics.median(times)
 
 
@@ -76,6 +84,22 @@ def main() -> None:
         rows.append({"kernel": name, "largest array": size, "1 thread us": round(one, 1),
                      f"{threads} threads us": round(every, 1), "faster": "1 thread" if one < every else f"{threads} threads",
                      "the rule picks": "1 thread" if size < PARALLEL_FROM else f"{threads} threads"})
+    print_table(rows, list(rows[0]))
+
+    pool, rng, rows, rule = gemm._pool(), np.random.default_rng(0), [], gemm.MIN_SPLIT_WORK
+    for m, k, n in ((64, 64, 64), (128, 128, 128), (64, 100, 1568), (128, 512, 392), (256, 256, 784), (256, 512, 784)):
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        with pool.blas:  # BLAS held to one thread, as every product in tinygan runs
+            one = after_a_gap_us(lambda: np.matmul(a, b))
+        gemm.MIN_SPLIT_WORK = 0  # split every product
+        try:
+            split = after_a_gap_us(lambda: pool.multiply(a, b))
+        finally:
+            gemm.MIN_SPLIT_WORK = rule
+        work = m * k * n
+        rows.append({"product": f"({m}x{k}) @ ({k}x{n})", "multiply-adds": work, "1 thread us": round(one, 1),
+                     "split us": round(split, 1), "faster": "1 thread" if one < split else "split",
+                     "the rule picks": "1 thread" if work < rule else "split"})
     print_table(rows, list(rows[0]))
 
 

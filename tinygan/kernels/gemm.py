@@ -22,9 +22,11 @@ import threading
 
 import numpy as np
 
-# Below this many multiply-adds a product is not worth splitting (waking a helper costs
-# ~20 us, a 64x64x64 product takes ~10 us); it still runs with BLAS held to one thread.
-MIN_SPLIT_WORK = 1 << 20
+# Below this many multiply-adds a product is not worth splitting: it runs on the calling
+# thread, with BLAS held to one thread.  Waking the sleeping helper costs ~40-50 us on a
+# 2-core machine, and one thread does 2**25 multiply-adds in ~300 us: measured, splitting
+# starts to pay between 26 and 51 million (benchmarks/bench_small_kernels.py).
+MIN_SPLIT_WORK = 1 << 25
 BLOCKS_PER_THREAD = 2
 # A product is split along its depth k when its result has at most SMALL_RESULT entries
 # and k is at least DEEP_PRODUCT times the result's longer side (see _Job).
