@@ -87,8 +87,11 @@ def main() -> None:
     print_table(rows, list(rows[0]))
 
     pool, rng, rows, rule = gemm._pool(), np.random.default_rng(0), [], gemm.MIN_SPLIT_WORK
-    for m, k, n in ((64, 64, 64), (128, 128, 128), (64, 100, 1568), (128, 512, 392), (256, 256, 784), (256, 512, 784)):
+    shapes = ((64, 64, 64), (128, 128, 128), (64, 100, 1568), (128, 512, 392), (256, 256, 784), (256, 512, 784),
+              (64, 16, 12544), (128, 12544, 16))  # the last two: thin products of the DCGAN's 1-channel layers
+    for m, k, n in shapes:
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        small = gemm._too_small_to_split(a, b)
         with pool.blas:  # BLAS held to one thread, as every product in tinygan runs
             one = after_a_gap_us(lambda: np.matmul(a, b))
         gemm.MIN_SPLIT_WORK = 0  # split every product
@@ -96,10 +99,10 @@ def main() -> None:
             split = after_a_gap_us(lambda: pool.multiply(a, b))
         finally:
             gemm.MIN_SPLIT_WORK = rule
-        work = m * k * n
-        rows.append({"product": f"({m}x{k}) @ ({k}x{n})", "multiply-adds": work, "1 thread us": round(one, 1),
+        rows.append({"product": f"({m}x{k}) @ ({k}x{n})", "multiply-adds": m * k * n,
+                     "numbers": m * k + k * n + m * n, "1 thread us": round(one, 1),
                      "split us": round(split, 1), "faster": "1 thread" if one < split else "split",
-                     "the rule picks": "1 thread" if work < rule else "split"})
+                     "the rule picks": "1 thread" if small else "split"})
     print_table(rows, list(rows[0]))
 
 

@@ -22,11 +22,14 @@ import threading
 
 import numpy as np
 
-# Below this many multiply-adds a product is not worth splitting: it runs on the calling
+# A product smaller than both of these is not worth splitting: it runs on the calling
 # thread, with BLAS held to one thread.  Waking the sleeping helper costs ~40-50 us on a
-# 2-core machine, and one thread does 2**25 multiply-adds in ~300 us: measured, splitting
-# starts to pay between 26 and 51 million (benchmarks/bench_small_kernels.py).
-MIN_SPLIT_WORK = 1 << 25
+# 2-core machine, and one thread does 2**24 multiply-adds in ~150 us: splitting starts
+# to pay between 10 and 26 million.  A thin product (k = 16: the DCGAN's 1-channel
+# layers) is limited by memory rather than arithmetic, and two threads move its ~2**20
+# numbers at least as fast as one (benchmarks/bench_small_kernels.py measures both kinds).
+MIN_SPLIT_WORK = 1 << 24  # multiply-adds
+MIN_SPLIT_NUMBERS = 1 << 19  # entries of a, b and the result together
 BLOCKS_PER_THREAD = 2
 # A product is split along its depth k when its result has at most SMALL_RESULT entries
 # and k is at least DEEP_PRODUCT times the result's longer side (see _Job).
@@ -69,8 +72,7 @@ class _Pool:
     def multiply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         stacked = a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0]
         with self._lock, self.blas:  # one product at a time, should several threads call tinygan
-            if not (stacked or a.ndim == b.ndim == 2) or self.helpers == 0 or \
-                    a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if stacked else 1) < MIN_SPLIT_WORK:
+            if not (stacked or a.ndim == b.ndim == 2) or self.helpers == 0 or _too_small_to_split(a, b):
                 return np.matmul(a, b)  # other broadcasting, one core, or too small to be worth splitting
             a3, b3 = (a, b) if stacked else (a[None], b[None])
             out = np.empty((a3.shape[0], a3.shape[1], b3.shape[2]), dtype=np.result_type(a, b))
@@ -98,6 +100,12 @@ class _Pool:
                 job.error = error
             finally:
                 self._finished.release()
+
+
+def _too_small_to_split(a: np.ndarray, b: np.ndarray) -> bool:
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    stack = a.shape[0] if a.ndim == 3 else 1
+    return stack * m * k * n < MIN_SPLIT_WORK and stack * (m * k + k * n + m * n) < MIN_SPLIT_NUMBERS
 
 
 class _Job:
