@@ -6,7 +6,8 @@ Calls each kernel the way a training step does: after ~100 us of other work, so 
 threads of Numba's OpenMP pool have gone to sleep (runtime.py has them sleep at once).
 Then a parallel loop pays for waking them.  Times the compiled kernel itself (bypassing
 the size rule of kernels/__init__.py) with all threads and with `numba.set_num_threads(1)`;
-median of 60 calls each.  kernels/__init__.py's PARALLEL_FROM comes from this table.
+median of 60 calls each.  kernels/__init__.py's PARALLEL_FROM, and the higher threshold of
+the memory-bound activation kernels, come from this table.
 
 The second table does the same for matrix products (kernels/gemm.py): split between the
 calling thread and the sleeping helper, or multiplied by the calling thread alone; its
@@ -54,24 +55,24 @@ def after_a_gap_us(call, calls: int = 60) -> float:
 
 
 def cases():
-    """(kernel, size of its largest array, a call of the compiled kernel) at small and DCGAN sizes."""
+    """(name, kernel, size of its largest array, a call of the compiled kernel) at small and DCGAN sizes."""
     rng = np.random.default_rng(0)
     for size in (2_048, 32_768, 131_072, 524_288, 1_254_400):  # Adam: D's and G's weights range over these
         p, g, m, v = (rng.random(size, dtype=np.float32) for _ in range(4))
-        yield "adam", size, lambda p=p, g=g, m=m, v=v: optim._adam_kernel.compiled(p, g, m, v, 0.5, 0.999, 1e-4, 0.9, 1e-8)
-    for size in (32_768, 200_704, 802_816):
+        yield "adam", optim._adam_kernel, size, lambda p=p, g=g, m=m, v=v: optim._adam_kernel.compiled(p, g, m, v, 0.5, 0.999, 1e-4, 0.9, 1e-8)
+    for size in (32_768, 200_704, 802_816, 1_605_632, 3_211_264):
         x, out = rng.random(size, dtype=np.float32), np.empty(size, np.float32)
-        yield "leaky_relu forward", size, lambda x=x, out=out: activation._leaky_relu_forward_kernel.compiled(x, out, np.float32(0.2))
+        yield "leaky_relu forward", activation._leaky_relu_forward_kernel, size, lambda x=x, out=out: activation._leaky_relu_forward_kernel.compiled(x, out, np.float32(0.2))
     for shape in ((8, 32, 49), (64, 128, 49), (64, 128, 196)):
         x = rng.random(shape, dtype=np.float32)
         mean, var = np.empty(shape[1]), np.empty(shape[1])
-        yield "batch norm statistics", x.size, lambda x=x, mean=mean, var=var: batchnorm._channel_mean_var_kernel.compiled(x, mean, var)
+        yield "batch norm statistics", batchnorm._channel_mean_var_kernel, x.size, lambda x=x, mean=mean, var=var: batchnorm._channel_mean_var_kernel.compiled(x, mean, var)
     for shape, out_size in (((8, 1, 28, 28), (14, 14)), ((64, 1, 28, 28), (14, 14)), ((8, 16, 14, 14), (7, 7)),
                             ((64, 64, 14, 14), (7, 7))):
         x = rng.random(shape, dtype=np.float32)
         offsets = im2col.tap_offsets(shape[2:], *STRIDE_2, out_size)
         cols = np.empty((shape[1] * offsets.shape[0], shape[0] * offsets.shape[1]), np.float32)
-        yield "im2col", cols.size, lambda x=x, cols=cols, offsets=offsets: im2col._im2col_kernel.compiled(x, cols, offsets)
+        yield "im2col", im2col._im2col_kernel, cols.size, lambda x=x, cols=cols, offsets=offsets: im2col._im2col_kernel.compiled(x, cols, offsets)
 
 
 def main() -> None:
@@ -79,11 +80,11 @@ def main() -> None:
     print(f"{machine['cpu']}; Numba {machine['numba threading']}; PARALLEL_FROM = {PARALLEL_FROM}")
     threads = numba.get_num_threads()
     rows = []
-    for name, size, call in cases():
+    for name, compiled, size, call in cases():
         one, every = median_us(call, 1), median_us(call, threads)
         rows.append({"kernel": name, "largest array": size, "1 thread us": round(one, 1),
                      f"{threads} threads us": round(every, 1), "faster": "1 thread" if one < every else f"{threads} threads",
-                     "the rule picks": "1 thread" if size < PARALLEL_FROM else f"{threads} threads"})
+                     "the rule picks": "1 thread" if size < compiled.parallel_from else f"{threads} threads"})
     print_table(rows, list(rows[0]))
 
     pool, rng, rows, rule = gemm._pool(), np.random.default_rng(0), [], gemm.MIN_SPLIT_WORK

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinygan.kernels import PARALLEL_FROM, kernel
-from tinygan.kernels.activation import leaky_relu_forward, reference_leaky_relu_forward
+from tinygan.kernels.activation import MEMORY_BOUND, leaky_relu_forward, reference_leaky_relu_forward
 from tinygan.kernels.im2col import im2col, reference_im2col
 from tinygan.kernels.optim import adam_update, reference_adam_update
 
@@ -28,6 +28,14 @@ def test_a_small_call_runs_on_one_thread_and_gives_the_threads_back(size, expect
     assert numba.get_num_threads() == threads
 
 
+def test_a_kernel_can_ask_for_its_own_threshold():
+    own = kernel(parallel_from=100)(_threads_seen.py_func)
+    for size, expected in ((99, 1), (100, numba.get_num_threads())):
+        out = np.zeros(size, dtype=np.int64)
+        own(out)
+        assert set(np.unique(out)) == {expected}
+
+
 def test_the_thread_count_is_given_back_when_a_small_call_fails():
     threads = numba.get_num_threads()
     with pytest.raises(Exception):
@@ -38,7 +46,7 @@ def test_the_thread_count_is_given_back_when_a_small_call_fails():
 # Most kernel tests use small arrays, which now run on one thread: these run the parallel path.
 def test_large_calls_equal_their_references():
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(PARALLEL_FROM + 7).astype(np.float32)
+    x = rng.standard_normal(MEMORY_BOUND + 7).astype(np.float32)
     np.testing.assert_array_equal(leaky_relu_forward(x, 0.2), reference_leaky_relu_forward(x, 0.2))
 
     images = rng.standard_normal((64, 8, 14, 14)).astype(np.float32)  # cols: 128 x 3136 > PARALLEL_FROM

@@ -11,16 +11,17 @@ import numpy as _np
 
 # A kernel whose largest array has fewer elements than this runs on the calling thread
 # alone.  Starting a parallel loop wakes the other threads, which sleep between kernels
-# (runtime.py explains why they must): measured ~50 us on a 2-core machine, more than
+# (runtime.py explains why they must): measured ~40-50 us on a 2-core machine, more than
 # a small kernel's whole work.  At 2**18 elements one thread and two break about even
-# for the slowest kernels per element (Adam, batch norm); for the cheapest (an
-# activation) one thread stays faster well past it (benchmarks/bench_small_kernels.py).
+# for the kernels with the most work per element (Adam, batch norm); one pass that only
+# reads and writes memory (an activation) is better on one thread up to ~2**21
+# (`@kernel(parallel_from=...)`; benchmarks/bench_small_kernels.py measures both).
 PARALLEL_FROM = 1 << 18
 
 
-def kernel(function=None, *, reassociate: bool = False):
-    """Compile a hot loop with Numba: cached on disk, its `numba.prange` loops run in parallel
-    (on the calling thread alone when its arrays are small: see PARALLEL_FROM).
+def kernel(function=None, *, reassociate: bool = False, parallel_from: int = PARALLEL_FROM):
+    """Compile a hot loop with Numba: cached on disk, its `numba.prange` loops run in parallel,
+    or on the calling thread alone when its largest array has fewer than `parallel_from` elements.
 
     Parallel loops run on the OpenMP runtime that tinygan/runtime.py chooses at import.
 
@@ -37,7 +38,7 @@ def kernel(function=None, *, reassociate: bool = False):
         options["fastmath"] = {"reassoc"}
 
     def compile_(python_function):
-        return _Kernel(_numba.njit(**options)(python_function))
+        return _Kernel(_numba.njit(**options)(python_function), parallel_from)
 
     return compile_(function) if function is not None else compile_
 
@@ -45,14 +46,14 @@ def kernel(function=None, *, reassociate: bool = False):
 class _Kernel:
     """A compiled kernel, called like the function it compiles; small calls run on one thread."""
 
-    def __init__(self, compiled):
-        self.compiled = compiled
+    def __init__(self, compiled, parallel_from: int):
+        self.compiled, self.parallel_from = compiled, parallel_from
         self.py_func = compiled.py_func  # the plain Python function, as on a Numba dispatcher
         _functools.update_wrapper(self, compiled.py_func)
 
     def __call__(self, *arrays_and_numbers):
         largest = max((a.size for a in arrays_and_numbers if isinstance(a, _np.ndarray)), default=0)
-        if largest >= PARALLEL_FROM:
+        if largest >= self.parallel_from:
             return self.compiled(*arrays_and_numbers)
         threads = _numba.get_num_threads()
         _numba.set_num_threads(1)  # for this thread's next parallel loops only

@@ -23,14 +23,19 @@ def reference_leaky_relu_backward(grad, x, slope):
     return np.where(x > 0, grad, grad * grad.dtype.type(slope))
 
 
-@kernel
+# One read and one write per element: a single thread keeps up with memory until ~2**21
+# elements, and waking a second costs more (kernels/__init__.py).
+MEMORY_BOUND = 1 << 21
+
+
+@kernel(parallel_from=MEMORY_BOUND)
 def _leaky_relu_forward_kernel(x, out, slope):
     for i in numba.prange(x.size):
         value = x[i]
         out[i] = value if value > 0 else value * slope
 
 
-@kernel
+@kernel(parallel_from=MEMORY_BOUND)
 def _leaky_relu_backward_kernel(grad, x, grad_x, slope):
     for i in numba.prange(grad.size):
         grad_x[i] = grad[i] if x[i] > 0 else grad[i] * slope
