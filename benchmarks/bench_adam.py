@@ -6,6 +6,9 @@
 parameter); `numpy sweeps` is the same step with the kernel swapped for its NumPy reference
 (`reference_adam_update`, the arithmetic written out); `torch` is torch.optim.Adam (2 threads,
 its default foreach implementation) on the same shapes.
+
+Then the trainer's other per-step pass over G's weights: the weight average's update
+(train/average.py, `--ema`), with `kernels.optim.lerp_` and with its NumPy reference.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import tinygan  # noqa: E402
 from tinygan import optim  # noqa: E402
 from tinygan.kernels import optim as kernels  # noqa: E402
 from tinygan.models import Discriminator, Generator  # noqa: E402
+from tinygan.train import average  # noqa: E402
 
 
 def parameters():
@@ -55,6 +59,19 @@ def main() -> None:
     print(f"Adam step over {len(params)} parameters, {count / 1e6:.2f} M numbers (best of 50):")
     for name, ms in rows:
         print(f"  {name:28s} {ms:6.2f} ms")
+
+    generator, copy = Generator(), Generator()
+    moving = average.WeightAverage(generator, copy, 0.999)
+    update = lambda: moving.update(10_000)  # noqa: E731  (past the warm-up: d = decay)
+    fused = best_time(update, repeats=50, warmup=3)
+    average.lerp_ = kernels.reference_lerp_
+    try:
+        sweeps = best_time(update, repeats=50, warmup=3)
+    finally:
+        average.lerp_ = kernels.lerp_
+    count = sum(p.data.size for p in generator.parameters())
+    print(f"Weight average update over G's {count / 1e6:.2f} M weights (best of 50):")
+    print(f"  {'tinygan (fused kernel)':28s} {fused:6.2f} ms\n  {'numpy (reference)':28s} {sweeps:6.2f} ms")
 
 
 if __name__ == "__main__":

@@ -46,3 +46,20 @@ def test_a_non_contiguous_parameter_is_updated_too():
         optim.Adam([p], lr=0.1).step()
     np.testing.assert_allclose(strided.data, base.data, rtol=1e-6)
     assert not np.array_equal(base.data, np.ones((4, 4)))
+
+
+@given(shape=shapes(), dtype=float_dtypes(), seed=seeds(), weight=st.sampled_from([1.0, 0.5, 1e-3, 0.0]))
+def test_lerp_kernel_equals_reference_bit_for_bit(shape, dtype, seed, weight):
+    # The weight average must not change by being fused: same float operations, same order.
+    fused, value = random_array(shape, seed, dtype=dtype), random_array(shape, seed + 1, dtype=dtype)
+    plain = fused.copy()
+    K.lerp_(fused, value, weight)
+    K.reference_lerp_(plain, value, weight)
+    assert fused.dtype == dtype
+    np.testing.assert_array_equal(fused, plain)
+
+
+def test_lerp_of_a_non_contiguous_average_updates_it_in_place():
+    average = np.zeros((4, 4), np.float32).T  # Fortran order: a flat view would be a copy
+    K.lerp_(average, np.ones((4, 4), np.float32), 0.25)
+    np.testing.assert_array_equal(average, np.full((4, 4), 0.25, np.float32))

@@ -1,4 +1,6 @@
-"""Adam's update as one fused pass: each weight, gradient and moment read once and written once.
+"""Adam's update, and the weight average's, each as one fused pass over the weights.
+
+Adam: each weight, gradient and moment read once and written once.
 
 The NumPy version (`reference_adam_update`, the same arithmetic as `optim.Adam` writes out
 with its derivation) makes about a dozen passes over each parameter -- scale m, add the
@@ -14,6 +16,13 @@ four arrays and writing three.
 with step_size = lr / (1 - beta1^t) and sqrt_bias2 = sqrt(1 - beta2^t) computed once per
 step by the caller.  The kernel works in float64 per element and rounds once on the
 store, so it may differ from the float32 NumPy sweeps in the last bit.
+
+The weight average (train/average.py) moves a copy of G toward G after every step:
+
+    average = average + weight * (value - average)      (torch's `lerp_`)
+
+NumPy needs two temporaries and three sweeps for it; the kernel reads each array once
+and does the same float operations in the same order, so its results are bit-identical.
 """
 from __future__ import annotations
 
@@ -53,4 +62,23 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, sqrt_
                  float(beta1), float(beta2), float(step_size), float(sqrt_bias2), float(eps))
 
 
-__all__ = ["adam_update", "reference_adam_update"]
+def reference_lerp_(average, value, weight) -> None:
+    """average += weight * (value - average), in place, in average's dtype."""
+    average += average.dtype.type(weight) * (value - average)
+
+
+@kernel
+def _lerp_kernel(average, value, weight):
+    for i in numba.prange(average.size):
+        average[i] += weight * (value[i] - average[i])
+
+
+def lerp_(average, value, weight) -> None:
+    """`reference_lerp_`, fused (Numba) where average is contiguous (the kernel updates a flat view)."""
+    if not average.flags.c_contiguous:
+        return reference_lerp_(average, value, weight)
+    value = np.ascontiguousarray(value, dtype=average.dtype)
+    _lerp_kernel(average.reshape(-1), value.reshape(-1), average.dtype.type(weight))
+
+
+__all__ = ["adam_update", "lerp_", "reference_adam_update", "reference_lerp_"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.optim import lerp_
 from ..nn import Module
 
 WARMUP = 10  # d_t = (1 + t) / (WARMUP + t) until that exceeds the decay
@@ -39,18 +40,15 @@ class WeightAverage:
     def update(self, step: int) -> None:
         """Move the average toward the model's weights after optimizer step number `step` (0-based)."""
         d = min(self.decay, (1 + step) / (WARMUP + step))
+        # average <- d * average + (1 - d) * value, written as average += (1 - d)(value - average),
+        # in one fused pass per array (kernels/optim.py)
         for mine, theirs in zip(self.average.parameters(), self.model.parameters()):
-            _blend(mine.data, theirs.data, d)
+            lerp_(mine.data, theirs.data, 1.0 - d)
         for mine, theirs in zip(self.average.buffers(), self.model.buffers()):
             if np.issubdtype(mine.dtype, np.floating):
-                _blend(mine, theirs, d)
+                lerp_(mine, theirs, 1.0 - d)
             else:
                 mine[...] = theirs
-
-
-def _blend(average: np.ndarray, value: np.ndarray, d: float) -> None:
-    """average <- d * average + (1 - d) * value, in place (written as average += (1 - d)(value - average))."""
-    average += (1.0 - d) * (value - average)
 
 
 __all__ = ["WeightAverage"]
