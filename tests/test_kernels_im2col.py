@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import example, given
 
-from tinygan.kernels.im2col import col2im, im2col, output_size, reference_col2im, reference_im2col
+from tinygan.kernels.im2col import col2im, im2col, output_size, reference_col2im, reference_im2col, tap_offsets
 from tinygan.ops.conv import conv_padding
 from tinygan.testing import conv2d_configs, float_dtypes, seeds
 from helpers import random_array
@@ -64,3 +64,16 @@ def test_col2im_is_the_adjoint_of_im2col(config, seed):
     other = random_array(cols.shape, seed + 1)
     np.testing.assert_allclose(np.sum(cols * other), np.sum(x * col2im(other, x.shape, *geometry(config))),
                                rtol=1e-10, atol=1e-10)
+
+
+def test_the_offset_map_worked_in_the_docs():
+    # docs/convolution.md, by hand: tap (a, b) of window (i, j) reads pixel (i s + a - p, j s + b - p)
+    # of the plane, flattened as y * W + x; -1 in the padding.
+    plain = tap_offsets((5, 5), (3, 3), (1, 1), (0, 0), (1, 1), (3, 3))
+    np.testing.assert_array_equal(plain[:3], [[0, 1, 2, 5, 6, 7, 10, 11, 12],
+                                              [1, 2, 3, 6, 7, 8, 11, 12, 13],
+                                              [2, 3, 4, 7, 8, 9, 12, 13, 14]])
+    np.testing.assert_array_equal(plain[:, 1], [1, 2, 3, 6, 7, 8, 11, 12, 13])  # the outlined window, less one
+    padded = tap_offsets((4, 4), (3, 3), (2, 2), (1, 1), (1, 1), (2, 2))
+    np.testing.assert_array_equal(padded[0], [-1, -1, -1, 5])  # windows (0,0), (0,1), (1,0) start in the padding
+    np.testing.assert_array_equal(padded[4], [0, 2, 8, 10])  # the centre tap never does
