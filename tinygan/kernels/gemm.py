@@ -9,8 +9,8 @@ workers keep spinning for about a tenth of a second (unless OPENBLAS_THREAD_TIME
 exported before NumPy was imported, which no user does), on the very cores the next Numba
 kernel needs, and a DCGAN step is a GEMM, a kernel, a GEMM, a kernel...  Measured on
 2 cores: the same step 100 ms with quiet BLAS threads and 120 ms with spinning ones.  The
-helper threads here sleep on a semaphore the moment their block is done, and the product
-itself runs as fast as with OpenBLAS's two threads (docs/performance.md has the numbers).
+helper threads here sleep on a semaphore the moment their block is done, and the products
+run nearly as fast as with OpenBLAS's two threads (docs/performance.md has the numbers).
 
 Blocks are handed out one at a time from a shared counter (more blocks than threads), so
 that when another program takes one of the cores, the other thread simply does more of
