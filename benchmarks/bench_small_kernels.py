@@ -11,7 +11,8 @@ the memory-bound activation kernels, come from this table.
 
 The second table does the same for matrix products (kernels/gemm.py): split between the
 calling thread and the sleeping helper, or multiplied by the calling thread alone; its
-MIN_SPLIT_WORK comes from there.
+MIN_SPLIT_WORK comes from there, and (its "never by depth" column, for the one deep product
+with a small result) why such products are cut along k.
 """
 from __future__ import annotations
 
@@ -89,20 +90,26 @@ def main() -> None:
 
     pool, rng, rows, rule = gemm._pool(), np.random.default_rng(0), [], gemm.MIN_SPLIT_WORK
     shapes = ((64, 64, 64), (128, 128, 128), (64, 100, 1568), (128, 512, 392), (256, 256, 784), (256, 512, 784),
-              (64, 16, 12544), (128, 12544, 16))  # the last two: thin products of the DCGAN's 1-channel layers
-    for m, k, n in shapes:
-        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+              (64, 16, 12544), (128, 12544, 16), (64, 12544, 16, "T"))
+    # The last three: thin products of the DCGAN's 1-channel layers; "T": b is a transposed view,
+    # as in D's first weight gradient, G @ cols.T.
+    for m, k, n, *layout in shapes:
+        a = rng.random((m, k), dtype=np.float32)
+        b = rng.random((n, k), dtype=np.float32).T if layout else rng.random((k, n), dtype=np.float32)
         small = gemm._too_small_to_split(a, b)
         with pool.blas:  # BLAS held to one thread, as every product in tinygan runs
             one = after_a_gap_us(lambda: np.matmul(a, b))
-        gemm.MIN_SPLIT_WORK = 0  # split every product
+        deep, gemm.MIN_SPLIT_WORK = gemm.DEEP_PRODUCT, 0  # split every product
         try:
             split = after_a_gap_us(lambda: pool.multiply(a, b))
+            gemm.DEEP_PRODUCT = 1 << 62  # never along the depth: rows or columns only
+            by_side = after_a_gap_us(lambda: pool.multiply(a, b))
         finally:
-            gemm.MIN_SPLIT_WORK = rule
-        rows.append({"product": f"({m}x{k}) @ ({k}x{n})", "multiply-adds": m * k * n,
+            gemm.MIN_SPLIT_WORK, gemm.DEEP_PRODUCT = rule, deep
+        rows.append({"product": f"({m}x{k}) @ ({k}x{n}){' (transposed view)' if layout else ''}", "multiply-adds": m * k * n,
                      "numbers": m * k + k * n + m * n, "1 thread us": round(one, 1),
-                     "split us": round(split, 1), "faster": "1 thread" if one < split else "split",
+                     "split us": round(split, 1), "split, never by depth us": round(by_side, 1),
+                     "faster": "1 thread" if one < split else "split",
                      "the rule picks": "1 thread" if small else "split"})
     print_table(rows, list(rows[0]))
 
