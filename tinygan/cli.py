@@ -173,15 +173,15 @@ def _train_defaults():
 
 
 # ---------------------------------------------------------------------- train
-_CONFIG_OPTIONS = ("epochs", "batch_size", "lr", "lr_d", "beta1", "real_label", "ema", "nz", "ngf", "ndf", "upsample", "data", "limit", "seed",
-                   "conditional", "projection", "quality_every")
-
-
 def _train(args) -> None:
     """Turn the options into `train`'s arguments; the settings are merged with a checkpoint's in `train`."""
-    from .train import CHECKPOINT_NAME, train
+    import dataclasses
 
-    given = {name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name) is not None}
+    from .train import CHECKPOINT_NAME, TrainConfig, train
+
+    # Every TrainConfig setting is an option of the same name; the ones typed are `given`.
+    settings = (field.name for field in dataclasses.fields(TrainConfig))
+    given = {name: getattr(args, name) for name in settings if getattr(args, name) is not None}
     if "data" in given:
         given["data"] = str(given["data"])
     out = Path(args.out or DEFAULT_OUT)
