@@ -29,8 +29,8 @@ class TrainConfig:
     changes that measurements on this data supported (docs/dcgan_training.md, "More quality
     per minute"): Adam's learning rate is 4e-4 for both networks, not 2e-4, and samples come
     from a moving average of G's weights (decay 0.999).  80 epochs of the bundled sample's
-    4,000 training digits: 4,960 steps, about 7.5 minutes on 2 cores of an AMD EPYC (Zen 5,
-    AVX-512; ~0.1 s per step).  The widths stay the example's, so that a run compares with
+    4,000 training digits: 4,960 steps, about 7 minutes on 2 cores of an AMD EPYC (Zen 5,
+    AVX-512; ~0.08 s per step).  The widths stay the example's, so that a run compares with
     it layer for layer, although a narrower D (--ndf 32) was measured to reach the same FID
     per step with steps a third cheaper.
     """
@@ -204,5 +204,5 @@ def bundled_split():
         raise RunError(f"the bundled MNIST sample cannot be read: {error}") from None
 
 
-__all__ = ["TrainConfig", "build_models", "build_generator", "resumed_config", "load_training_images", "load_training_digits",
-           "bundled_split", "EPOCH_SHAPING_OPTIONS", "NUM_DIGITS"]
+__all__ = ["TrainConfig", "build_models", "build_generator", "resumed_config", "load_training_images",
+           "load_training_digits", "bundled_split", "EPOCH_SHAPING_OPTIONS", "NUM_DIGITS"]
