@@ -18,7 +18,7 @@ What it shows
      and the loss curves with D's verdicts on real and fake digits.
 
 Run:  python examples/dcgan.py --quick    # about half a minute: 512 digits, narrow networks
-      python examples/dcgan.py            # the full default run of `tinygan train` (7.5 min on 2 Zen 5 cores)
+      python examples/dcgan.py            # the full default run of `tinygan train` (7 min on 2 Zen 5 cores)
 """
 from __future__ import annotations
 
