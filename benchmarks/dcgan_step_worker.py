@@ -123,6 +123,10 @@ def main(argv=None) -> dict:
     result = {name: statistics.median(values) for name, values in times.items()}
     result["ratio"] = result["tinygan"] / result["torch"]
     result["machine"] = machine_description()
+    # What torch's own kernels run (bench_dcgan.py --cpu avx2 lowers it), and its ISA settings.
+    result["machine"]["torch cpu capability"] = torch.backends.cpu.get_cpu_capability()
+    result["machine"]["environment"].update(
+        {name: value for name, value in os.environ.items() if name.startswith(("ONEDNN_", "ATEN_"))})
     print(json.dumps(result))
     return result
 
