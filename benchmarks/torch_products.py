@@ -26,6 +26,15 @@ REPEATS = 20
 BIG_LAYERS = ("G convT 4w->2w k4 s2 (7->14)", "D conv w->2w k4 s2 (14->7)")
 
 
+def layer_products(kind, x_shape, w_shape, stride, padding, input_grad):
+    """The layer's (m, k, n) products, forward first, as bench_layers.conv_gemm_shapes lists them."""
+    if kind == "conv":
+        out_hw = tuple((size + 2 * padding - k) // stride + 1 for size, k in zip(x_shape[2:], w_shape[2:]))
+    else:
+        out_hw = x_shape[2:]  # the transposed convolution's products run over its input's pixels
+    return conv_gemm_shapes(kind, x_shape, w_shape, out_hw, input_grad)
+
+
 def main() -> None:
     torch = try_import_torch(threads=2)
     if torch is None:
@@ -36,9 +45,8 @@ def main() -> None:
     layers = [layer for layer in conv_layers(batch=64, width=64) if layer[0] in BIG_LAYERS]
 
     products = []
-    for name, kind, x_shape, w_shape, stride, padding, input_grad in layers:
-        out_hw = (x_shape[2] // 2, x_shape[3] // 2) if kind == "conv" else x_shape[2:]
-        for m, k, n in conv_gemm_shapes(kind, x_shape, w_shape, out_hw, input_grad):
+    for name, *layer in layers:
+        for m, k, n in layer_products(*layer):
             a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             gflop = 2 * m * k * n / 1e9
@@ -48,14 +56,13 @@ def main() -> None:
     print_table(products, ["layer", "product (m, k, n)", "tinygan gemm GFLOP/s", "torch.mm GFLOP/s"])
 
     forwards = []
-    for name, kind, x_shape, w_shape, stride, padding, _ in layers:
+    for name, kind, x_shape, w_shape, stride, padding, input_grad in layers:
         x = rng.standard_normal(x_shape).astype(np.float32)
         w = (0.02 * rng.standard_normal(w_shape)).astype(np.float32)
         ours = F.conv2d if kind == "conv" else F.conv_transpose2d
         theirs = torch.nn.functional.conv2d if kind == "conv" else torch.nn.functional.conv_transpose2d
         xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-        out_hw = (x_shape[2] // 2, x_shape[3] // 2) if kind == "conv" else x_shape[2:]
-        m, k, n = conv_gemm_shapes(kind, x_shape, w_shape, out_hw, False)[0]  # the forward's product
+        m, k, n = layer_products(kind, x_shape, w_shape, stride, padding, input_grad)[0]  # the forward's
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
         forwards.append({"layer (forward only)": name,
                          "torch ms": best_time(lambda: theirs(xt, wt, stride=stride, padding=padding), REPEATS),
