@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train", help="train the DCGAN (on the bundled 5,000-digit sample by default)",
         description="Train the MNIST DCGAN. With no options: 7 minutes on 2 cores of an AMD EPYC (Zen 5, AVX-512; "
-                    "longer on older or AVX2-only CPUs: tinygan info says what yours runs), writing sample "
+                    "9 on the same cores limited to AVX2, as a CPU without AVX-512 runs; tinygan info says what yours runs), writing sample "
                     "grids, progress.gif, losses.png, metrics.jsonl and checkpoint.npz into runs/dcgan/, and every "
                     "--quality-every epochs the samples' FID (quality.png; best.npz: the lowest so far).")
     train.add_argument("--epochs", type=_positive_int, help=f"passes over the data (default {defaults.epochs})")
