@@ -1,0 +1,88 @@
+"""Where a DCGAN training step's time goes: per op, and per data-movement kernel inside the ops.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/ops_in_step.py
+
+Times `DCGANTrainer.train_step` (the defaults: batch 64, widths 64) with a timer around
+every op's forward and backward (each `Function` subclass), and around the calls inside
+the convolutions: im2col, col2im and the matrix products (grouped by shape).  The kernel
+rows are *part of* the op rows that call them, so only the op rows add up to the step;
+what is left over is the optimizer, the loss bookkeeping and Python.
+benchmarks/products_in_step.py compares the products in the step with the same products
+alone; this script shows what surrounds them.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import machine_description, print_table  # noqa: E402
+
+import tinygan.ops  # noqa: E402,F401  (every op module, so that every Function subclass exists)
+from tinygan import autograd  # noqa: E402
+from tinygan.kernels import gemm  # noqa: E402
+from tinygan.ops import conv  # noqa: E402
+from tinygan.train import DCGANTrainer, TrainConfig, load_training_digits  # noqa: E402
+
+WARMUP_STEPS, STEPS = 5, 20
+seconds = collections.defaultdict(float)  # (kind, name) -> seconds over the timed steps
+
+
+def timed(kind: str, name_of, function):
+    """`function`, adding the time of each call to seconds[(kind, name_of(*args))]."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds[kind, name_of(*args)] += time.perf_counter() - started
+    return wrapper
+
+
+def all_ops(base=autograd.Function):
+    for op in base.__subclasses__():
+        yield op
+        yield from all_ops(op)
+
+
+def instrument() -> None:
+    for op in set(all_ops()):
+        for direction in ("forward", "backward"):
+            if direction in vars(op):  # its own method, not one inherited from another op
+                setattr(op, direction, staticmethod(timed("op", lambda *_, op=op, d=direction: f"{op.__name__}.{d}",
+                                                          getattr(op, direction))))
+    # im2col and col2im as the convolutions call them: im2col(x, ...), col2im(cols, ...)
+    conv.im2col = timed("kernel", lambda x, *_: f"im2col of x {x.shape}", conv.im2col)
+    conv.col2im = timed("kernel", lambda cols, *_: f"col2im of cols {cols.shape}", conv.col2im)
+    gemm._Pool.multiply = timed("kernel", lambda pool, a, b: f"product {a.shape[-2:]} @ {b.shape[-2:]}",
+                                gemm._Pool.multiply)
+
+
+def main() -> None:
+    machine = machine_description()
+    print(f"{machine['cpu']}; BLAS {machine['blas']}\n")
+    config = TrainConfig()
+    trainer = DCGANTrainer(config, *load_training_digits(config))
+    instrument()
+    for _ in range(WARMUP_STEPS):
+        trainer.train_next_batch()
+    seconds.clear()
+    started = time.perf_counter()
+    for _ in range(STEPS):
+        trainer.train_next_batch()
+    step_ms = 1e3 * (time.perf_counter() - started) / STEPS
+
+    rows = [{"kind": kind, "what": name, "ms per step": 1e3 * total / STEPS}
+            for (kind, name), total in sorted(seconds.items(), key=lambda item: -item[1])]
+    ops_ms = sum(row["ms per step"] for row in rows if row["kind"] == "op")
+    print_table(rows, ["kind", "what", "ms per step"])
+    print(f"\nstep {step_ms:.1f} ms: the ops {ops_ms:.1f} ms, the rest (optimizers, losses, Python) "
+          f"{step_ms - ops_ms:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
