@@ -7,6 +7,7 @@ wrote and compare the worked numbers it returned with values computed by hand.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -415,6 +416,24 @@ def test_dcgan_trains_with_the_requested_settings(dcgan):
     assert result["steps"] == result["last_step"]["step"] == 4  # 64 digits / 32 per batch, twice
     for key in ("loss_d", "loss_g", "d_x", "d_g_z"):
         assert np.isfinite(result["first_step"][key]) and np.isfinite(result["last_step"][key])
+
+
+def test_dcgan_reports_its_last_step_when_the_run_ends_with_a_quality_score(tmp_path, monkeypatch):
+    # --quick trains 40 epochs and scores quality every 5, so metrics.jsonl ends with a
+    # quality record, not a step's losses; the example must report the last *step*.
+    # Here 5 epochs end with a score; the judge is made cheap as in test_quality.py.
+    from tinygan import evaluate
+    from tinygan.train import quality
+    monkeypatch.setenv("TINYGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(evaluate, "train_classifier", lambda epochs, seed, log: (evaluate.DigitClassifier().eval(), 0.5))
+    monkeypatch.setattr(quality, "QUALITY_SAMPLES", 64)
+    result = run_example("dcgan", tmp_path / "out", "--quick", "--limit", "64", "--epochs", "5", "--ngf", "8",
+                         "--ndf", "8", "--no-progress")
+    lines = (result["run_folder"] / "metrics.jsonl").read_text().splitlines()
+    assert quality.is_quality(json.loads(lines[-1]))  # the case this test is about
+    assert result["steps"] == result["last_step"]["step"] == 10  # 64 digits / 32 per batch, 5 times
+    assert np.isfinite(result["last_step"]["loss_d"])
+    assert_pngs(tmp_path / "out", ["dcgan_losses.png"])
 
 
 def test_dcgan_health_check_at_initialisation(dcgan):
