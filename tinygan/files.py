@@ -9,6 +9,10 @@ metrics rewritten on resume, `tinygan sample` output) goes through `atomic_write
 3. `os.replace` it over NAME -- readers see the old file or the new one, never half;
 4. fsync the folder, so the rename itself survives a power cut.
 
+The file ends up with the permissions a plain `open(NAME, "w")` would have left: an
+existing NAME keeps its own, a new one gets 0o666 less the umask (usually rw-r--r--).
+The temporary file alone would make it rw------- (mkstemp's files are private).
+
 If anything fails on the way (disk full, Ctrl-C, an exception in the caller's code), the
 temporary file is removed and NAME is untouched.  Only SIGKILL or a power cut can leave a
 temporary behind; `remove_stale_temporaries` clears those when a run folder is opened
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -37,9 +42,11 @@ def atomic_write(path, mode: str = "wb"):
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(path))
     directory = path.parent if str(path.parent) else Path(".")
+    permissions = _permissions_of_a_plain_write(path)
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(descriptor, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as file:
+            os.chmod(temporary, permissions)
             yield file
             file.flush()
             os.fsync(file.fileno())
@@ -49,6 +56,22 @@ def atomic_write(path, mode: str = "wb"):
             os.remove(temporary)
         raise
     _fsync_directory(directory)
+
+
+def _permissions_of_a_plain_write(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: the file's own if it exists, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # The umask can only be read by setting it.  For the instant in between it is the
+    # strictest usual one, so a file another thread creates right then is private, not open.
+    current = os.umask(0o077)
+    os.umask(current)
+    return current
 
 
 def _fsync_directory(directory) -> None:
