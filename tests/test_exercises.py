@@ -255,3 +255,55 @@ def test_the_notebook_im2col_and_col2im_are_adjoint_and_match_the_kernels():
     np.testing.assert_array_equal(cols, kernel_im2col(x, (3, 3), (2, 2), (1, 1), (1, 1), out))
     c = rng.standard_normal(cols.shape)
     np.testing.assert_allclose(np.sum(cols * c), np.sum(x * ex.col2im(c, x.shape, 3, 2, 1)))
+
+
+# Mistakes learners make, each put into the reference answer of its notebook: the first check
+# that fails must fail with a hint (an ExerciseFailed, never a NumPy error from inside a check)
+# that points at the mistake.  (notebook, (text in the reference answer, the mistake), hint)
+LEARNER_MISTAKES = {
+    "x >= 0 at the kink": ("01_activations", ("np.where(x > 0,", "np.where(x >= 0,"),
+                           "leaky_relu_backward(array(3, 5), array(3, 5), 0.0): element (0, 1)"),
+    "col2im without the crop": ("02_im2col_col2im", ("return padded[:, :, p:p + h, p:p + w]", "return padded"),
+                                "has the wrong shape"),
+    "transposed size without -2p": ("07_conv_transpose_as_col2im", (" - 2 * padding + k,", " + k,"),
+                                    "col2im: an image of shape"),
+    "G run twice": ("08_dcgan_step", ("D(fake), ones)", "D(G(tg.tensor(z))), ones)"), "did G run twice?"),
+    "D never stepped": ("08_dcgan_step", ("    optimizer_d.step()\n", ""), "discriminator main.0.weight after step 0"),
+}
+
+
+@pytest.mark.parametrize("mistake", LEARNER_MISTAKES, ids=lambda name: name.replace(" ", "-"))
+def test_a_learners_mistake_gets_a_hint_that_points_at_it(mistake):
+    stem, (right, wrong), hint = LEARNER_MISTAKES[mistake]
+    path = EXERCISES / f"{stem}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    _fill_in_solutions(notebook, path)
+    cells = [cell for cell in _tagged(notebook, "exercise") if right in cell.source]
+    assert len(cells) == 1, f"{stem}: the reference answer no longer contains {right!r}"
+    cells[0].source = cells[0].source.replace(right, wrong)
+    checks = _tagged(_execute(notebook, allow_errors=True), "check")
+    failed = [error for cell in checks for error in _errors(cell)]
+    assert failed, f"{stem}: the mistake '{mistake}' passed every check"
+    assert all(error.ename == "ExerciseFailed" for error in failed), [(e.ename, e.evalue) for e in failed]
+    assert hint in failed[0].evalue, failed[0].evalue
+
+
+def test_the_shared_col2im_names_what_does_not_fit():
+    cols = np.zeros((3 * 4 * 4, 2 * 3 * 3))  # an image (2, 3, 6, 6) with k=4, s=2, p=1 has 3x3 windows
+    assert ex.col2im(cols, (2, 3, 6, 6), 4, 2, 1).shape == (2, 3, 6, 6)
+    with pytest.raises(ex.ExerciseFailed, match=r"has 4x4 windows, so its cols must have shape .* = \(48, 32\), "
+                                                r"got \(48, 18\)") as failure:
+        ex.col2im(cols, (2, 3, 8, 8), 4, 2, 1)  # the size of a transposed convolution without its -2p
+    assert failure.value.kind == "shape"
+    with pytest.raises(ex.ExerciseFailed, match="x_shape is the image's"):
+        ex.col2im(cols, (3, 6, 6), 4, 2, 1)
+    with pytest.raises(ex.ExerciseFailed, match=r"a batch of images \(N, C, H, W\), got shape \(6, 6\)"):
+        ex.im2col(np.zeros((6, 6)), 3, 1, 1)
+
+
+def test_expect_shape_gives_the_shape_hint():
+    ex.expect_shape(np.zeros((2, 3)), (2, 3))
+    with pytest.raises(ex.ExerciseFailed, match=r"col2im\(c\) has the wrong shape: expected \(2, 3\), got \(3, 2\) "
+                                                r"-- the same number of elements") as failure:
+        ex.expect_shape(np.zeros((3, 2)), (2, 3), "col2im(c)")
+    assert failure.value.kind == "shape"

@@ -7,7 +7,8 @@ whose message is a hint naming the first thing that differs, tried in this order
     not_implemented  the cell still raises NotImplementedError: fill it in and run it
     not_an_array     the function returned None (a forgotten `return`) or something that is no array
     transposed       the result is the right one with its axes swapped
-    shape            the shapes differ: expected vs got
+    shape            the shapes differ: expected vs got (also `expect_shape`, and the shared
+                     im2col/col2im on arguments that do not fit together)
     nan              a NaN or an infinity where the right answer is finite
     factor           the result is c times the right one everywhere (c = 2: a term counted twice?)
     element          the first wrong element (row-major order), by how much, and how many are wrong
@@ -99,9 +100,7 @@ def diagnose(got, expected, name: str = "your result", rtol: float = RTOL, atol:
             return Diagnosis("transposed", f"{name} has shape {got.shape} and is the right answer transposed "
                                            f"(expected shape {expected.shape}): rows and columns are swapped")
     if got.shape != expected.shape:
-        extra = (" -- the same number of elements, so perhaps a reshape or transpose in the wrong order"
-                 if got.size == expected.size else "")
-        return Diagnosis("shape", f"{name} has the wrong shape: expected {expected.shape}, got {got.shape}{extra}")
+        return Diagnosis("shape", _shape_message(name, expected.shape, got.shape))
     broken = ~np.isfinite(got) & np.isfinite(expected)
     if broken.any():
         where = _index(np.flatnonzero(broken)[0], got.shape)
@@ -126,6 +125,20 @@ def diagnose(got, expected, name: str = "your result", rtol: float = RTOL, atol:
     return Diagnosis("element", f"{name}: element {where} is {got[where]:.6g} but should be {expected[where]:.6g} "
                                 f"(off by {got[where] - expected[where]:.3g}); {int(wrong.sum())} of {got.size} elements "
                                 f"{'is' if wrong.sum() == 1 else 'are'} wrong, this is the first in row-major order")
+
+
+def _shape_message(name: str, expected: tuple, got: tuple) -> str:
+    extra = (" -- the same number of elements, so perhaps a reshape or transpose in the wrong order"
+             if np.prod(expected) == np.prod(got) else "")
+    return f"{name} has the wrong shape: expected {tuple(expected)}, got {tuple(got)}{extra}"
+
+
+def expect_shape(got, shape, name: str = "your result") -> None:
+    """Raise the `shape` hint unless `got` has `shape`: for a check about to compute with it,
+    where a wrong shape would fail with NumPy's broadcasting error instead of a hint."""
+    __tracebackhide__ = True
+    if np.shape(_as_array(got)) != tuple(shape):
+        raise ExerciseFailed("shape", _shape_message(name, tuple(shape), np.shape(_as_array(got))))
 
 
 def expect_close(got, expected, name: str = "your result", **options) -> None:
@@ -241,8 +254,13 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     return output_size(size, kernel_size, stride, padding, 1)
 
 
+# The learner's own code calls these two, so a wrong argument gets a hint here, before
+# NumPy fails on it deep inside the reference with a message about reshapes.
 def im2col(x, kernel_size: int, stride: int, padding: int):
     """tinygan's im2col with a square kernel: (N, C, H, W) -> (C*k*k, N*OH*OW), rows (c, i, j), columns (n, oh, ow)."""
+    __tracebackhide__ = True
+    if np.ndim(x) != 4:
+        raise ExerciseFailed("shape", f"im2col takes a batch of images (N, C, H, W), got shape {np.shape(x)}")
     k, s, p = kernel_size, stride, padding
     out = tuple(conv_output_size(n, k, s, p) for n in x.shape[2:])
     return reference_im2col(x, (k, k), (s, s), (p, p), (1, 1), out)
@@ -250,11 +268,21 @@ def im2col(x, kernel_size: int, stride: int, padding: int):
 
 def col2im(cols, x_shape, kernel_size: int, stride: int, padding: int):
     """tinygan's col2im with a square kernel: add every column back onto the pixels of x_shape it came from."""
+    __tracebackhide__ = True
     k, s, p = kernel_size, stride, padding
-    out = tuple(conv_output_size(n, k, s, p) for n in x_shape[2:])
+    if len(x_shape) != 4:
+        raise ExerciseFailed("shape", f"col2im's x_shape is the image's (N, C, H, W), got {tuple(x_shape)}")
+    n, c, h, w = x_shape
+    out = (conv_output_size(h, k, s, p), conv_output_size(w, k, s, p))
+    fits = (c * k * k, n * out[0] * out[1])
+    if np.shape(cols) != fits:
+        raise ExerciseFailed("shape", f"col2im: an image of shape {tuple(x_shape)} with kernel {k}, stride {s}, "
+                                      f"padding {p} has {out[0]}x{out[1]} windows, so its cols must have shape "
+                                      f"(C*k*k, N*OH*OW) = {fits}, got {np.shape(cols)}: either cols or the image "
+                                      f"shape asked for is wrong")
     return reference_col2im(cols, tuple(x_shape), (k, k), (s, s), (p, p), (1, 1), out)
 
 
-__all__ = ["ExerciseFailed", "Diagnosis", "diagnose", "expect_close", "answer", "check_against",
+__all__ = ["ExerciseFailed", "Diagnosis", "diagnose", "expect_close", "expect_shape", "answer", "check_against",
            "unpack", "reference_backward", "function_with_backward", "check_gradcheck", "conv_output_size", "im2col",
            "col2im"]

@@ -80,7 +80,9 @@ ex.check_against(col2im, ex.col2im, col_cases)
 for x, (_, k, s, p) in zip(inputs, CASES):
     cols = ex.answer(im2col, x, k, s, p)
     c = rng.standard_normal(np.shape(cols))
-    ex.expect_close(np.sum(cols * c), np.sum(x * ex.answer(col2im, c, x.shape, k, s, p)),
+    back = ex.answer(col2im, c, x.shape, k, s, p)
+    ex.expect_shape(back, x.shape, f"col2im(c, {x.shape}, {k}, {s}, {p})")
+    ex.expect_close(np.sum(cols * c), np.sum(x * back),
                     f"<im2col(x), c> for input {x.shape}, k={k}, s={s}, p={p} (the right side is <x, col2im(c)>)")
 print("OK: <im2col(x), c> = <x, col2im(c)> in every case")
 small = rng.standard_normal((1, 2, 4, 4))

@@ -67,7 +67,9 @@ for x, weight, s, p in CASES:
     a = rng.standard_normal(F.conv_transpose2d(x, weight, stride=s, padding=p).shape)  # conv2d's input
     y = F.conv2d(a, weight, stride=s, padding=p).data  # weight (C, O, k, k) is conv2d's (out, in, k, k)
     c = rng.standard_normal(y.shape)
-    ex.expect_close(np.sum(a * ex.answer(conv_transpose2d, c, weight, s, p)), np.sum(y * c),
+    back = ex.answer(conv_transpose2d, c, weight, s, p)
+    ex.expect_shape(back, a.shape, f"conv_transpose2d(c, W) with c {c.shape}, W {weight.shape}, s={s}, p={p}")
+    ex.expect_close(np.sum(a * back), np.sum(y * c),
                     f"<a, conv_transpose2d(c, W)> with W {weight.shape}, s={s}, p={p} (should be <conv2d(a, W), c>)")
 print("OK: <conv2d(a, W), c> = <a, conv_transpose2d(c, W)> in every case")
 weight = rng.standard_normal((2, 3, 4, 4))
