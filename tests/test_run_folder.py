@@ -154,6 +154,31 @@ def test_sigkill_at_a_real_moment_then_resume_works_and_stale_temporaries_go(tmp
     assert [record["step"] for record in read_metrics(out / "metrics.jsonl")] == list(range(1, steps + 1))
 
 
+def test_sigterm_stops_with_a_checkpoint_as_ctrl_c_does(tmp_path):
+    out = tmp_path / "run"
+    process = start_training(out, "--epochs", "1000")
+    wait_for(lambda: (out / "checkpoint.npz").is_file(), process)
+    process.send_signal(signal.SIGTERM)  # what kill, timeout, docker stop and job schedulers send
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "interrupted at step" in err, err
+    saved = tinygan.load(out / "checkpoint.npz")
+    assert [record["step"] for record in read_metrics(out / "metrics.jsonl")] == list(range(1, saved["step"] + 1))
+
+
+def test_a_kill_in_the_first_epoch_leaves_a_run_that_resume_starts_again(tmp_path):
+    out = tmp_path / "run"
+    # 4,000 digits in batches of 8: a first epoch of 500 steps, far longer than the wait for 3
+    process = start_training(out, "--epochs", "1", "--limit", "4000", "--batch-size", "8", "--seed", "7")
+    wait_for(lambda: len(read_metrics(out / "metrics.jsonl")) >= 3, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert not (out / "checkpoint.npz").exists() and (out / "config.json").is_file()
+    assert main(["train", "--resume", "--out", str(out), "--max-steps", "6", "--no-progress"]) == 0
+    saved = tinygan.load(out / "checkpoint.npz")
+    assert saved["step"] == 6 and (saved["config"]["seed"], saved["config"]["batch_size"]) == (7, 8)
+    assert [record["step"] for record in read_metrics(out / "metrics.jsonl")] == list(range(1, 7))
+
+
 # ---------------------------------------------------------------------- case 4
 def test_a_cut_last_metrics_line_does_not_stop_a_resume(stopped_mid_epoch, capsys):
     metrics = stopped_mid_epoch / "metrics.jsonl"

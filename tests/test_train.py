@@ -71,14 +71,15 @@ def test_resume_in_the_middle_of_an_epoch_equals_an_uninterrupted_run(tmp_path):
     assert steps == list(range(1, 9))
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, stop_signal):
     straight = run(tiny(), tmp_path / "straight").state_dict()
     original_step = DCGANTrainer.train_step
 
     def step_then_press_ctrl_c(self, real, labels=None):
         numbers = original_step(self, real, labels)
         if self.step == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during step 3
+            os.kill(os.getpid(), stop_signal)  # as if the user pressed Ctrl-C (or `kill` ran) during step 3
         return numbers
 
     monkeypatch.setattr(DCGANTrainer, "train_step", step_then_press_ctrl_c)
@@ -90,7 +91,54 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(DCGANTrainer, "train_step", original_step)
     resumed = run(tiny(), tmp_path / "paused", resume=tmp_path / "paused")
     assert_same_state(straight, resumed.state_dict())
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_ctrl_c_during_the_last_steps_saving_lets_the_run_finish(tmp_path, monkeypatch):
+    original_step = DCGANTrainer.train_step
+    config = tiny()
+
+    def last_step_then_press_ctrl_c(self, real, labels=None):
+        numbers = original_step(self, real, labels)
+        if self.step == 2 * 4:  # the last step (2 epochs of 128 digits / 32): its epoch's saving comes next
+            os.kill(os.getpid(), signal.SIGINT)
+        return numbers
+
+    monkeypatch.setattr(DCGANTrainer, "train_step", last_step_then_press_ctrl_c)
+    messages = []
+    trainer = training.train(config, tmp_path, progress=False, log=messages.append)  # no Interrupted
+    assert trainer.epoch == config.epochs and messages[-1].startswith("done: 8 steps, 2 epochs")
+    assert tinygan.load(tmp_path / "checkpoint.npz")["step"] == 8
+
+
+class Died(Exception):
+    """Stands for a kill: the process stops between two lines, nothing of tinygan's runs after it."""
+
+
+def test_a_run_that_died_before_its_first_checkpoint_starts_again_with_its_settings(tmp_path, monkeypatch):
+    config = tiny(seed=3, lr=1e-3, limit=256)  # 8 steps an epoch
+    straight = run(config, tmp_path / "straight").state_dict()
+    original_step = DCGANTrainer.train_step
+
+    def die_at_step_5(self, real, labels=None):
+        if self.step == 5:
+            raise Died
+        return original_step(self, real, labels)
+
+    monkeypatch.setattr(DCGANTrainer, "train_step", die_at_step_5)
+    with pytest.raises(Died):
+        run(config, tmp_path / "died")
+    monkeypatch.setattr(DCGANTrainer, "train_step", original_step)
+    assert not (tmp_path / "died" / "checkpoint.npz").exists() and (tmp_path / "died" / "config.json").is_file()
+
+    messages = []  # nothing given now: every setting comes from the run's config.json
+    resumed = training.train({}, tmp_path / "died", resume=tmp_path / "died", progress=False, log=messages.append)
+    assert "no checkpoint yet" in messages[0] and "from step 0" in messages[0]
+    assert_same_state(straight, resumed.state_dict())
+    steps = [json.loads(line)["step"] for line in (tmp_path / "died" / "metrics.jsonl").read_text().splitlines()
+             if "kind" not in line]
+    assert steps == list(range(1, 17))  # the five steps of the first try are not kept twice
 
 
 def test_checkpoint_round_trip(tmp_path):

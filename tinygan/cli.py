@@ -16,8 +16,8 @@
 Mistakes in the input (a missing data folder, a damaged checkpoint, a checkpoint of
 another architecture, an unwritable output folder, a folder that already holds a run or
 that another process is training in, sizes that cannot fit in memory, a full disk) print
-one line and exit with code 2, leaving every existing file as it was; Ctrl-C during
-training saves a checkpoint and exits with 130; diverged (NaN/inf) training exits with 1.
+one line and exit with code 2, leaving every existing file as it was; Ctrl-C (or SIGTERM)
+during training saves a checkpoint and exits with 130; diverged (NaN/inf) training exits with 1.
 """
 from __future__ import annotations
 
@@ -314,7 +314,7 @@ def _info(args) -> None:
 
 # ---------------------------------------------------------------------- entry point
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 diverged, 2 bad input, 130 Ctrl-C)."""
+    """Run the command line; returns the exit code (0 ok, 1 diverged, 2 bad input, 130 Ctrl-C or SIGTERM)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

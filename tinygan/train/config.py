@@ -30,9 +30,10 @@ class TrainConfig:
     per minute"): Adam's learning rate is 4e-4 for both networks, not 2e-4, and samples come
     from a moving average of G's weights (decay 0.999).  80 epochs of the bundled sample's
     4,000 training digits: 4,960 steps, about 7 minutes on 2 cores of an AMD EPYC (Zen 5,
-    AVX-512; ~0.08 s per step), about 9 on the same cores limited to AVX2 (a CPU without AVX-512).  The widths stay the example's, so that a run compares with
-    it layer for layer, although a narrower D (--ndf 32) was measured to reach the same FID
-    per step with steps a third cheaper.
+    AVX-512; ~0.08 s per step), about 9 on the same cores limited to AVX2 (a CPU without
+    AVX-512).  The widths stay the example's, so that a run compares with it layer for
+    layer, although a narrower D (--ndf 32) was measured to reach the same FID per step
+    with steps a third cheaper.
     """
 
     epochs: int = 80
@@ -134,8 +135,8 @@ def _option(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
-def resumed_config(saved: dict, given: dict, batch: int, log=print) -> TrainConfig:
-    """The config of a resumed run: the checkpoint's `saved` settings, overridden by those `given` now.
+def resumed_config(saved: dict, given: dict, batch: int, log=print, source: str = "the checkpoint") -> TrainConfig:
+    """The config of a resumed run: the `saved` settings (of `source`), overridden by those `given` now.
 
     This is the one place where old and new settings meet.  Each override other than
     --epochs is announced through `log`.  A run saved in the middle of an epoch (`batch`
@@ -148,7 +149,7 @@ def resumed_config(saved: dict, given: dict, batch: int, log=print) -> TrainConf
                         ("projection", ("a label-planes discriminator's", "a projection discriminator's"))):
         if name in given and bool(saved.get(name, False)) != given[name]:
             option = f"--{name}" if given[name] else f"--no-{name}"
-            raise RunError(f"{option}: the checkpoint is of {kinds[bool(saved.get(name))]} run, and a model cannot "
+            raise RunError(f"{option}: {source} is of {kinds[bool(saved.get(name))]} run, and a model cannot "
                            f"change kind when resumed; start a new run with --out")
     # A checkpoint from before a setting existed was trained without it: read the missing
     # setting as "off", not as today's default.
@@ -158,11 +159,11 @@ def resumed_config(saved: dict, given: dict, batch: int, log=print) -> TrainConf
     shaping = [name for name in changed if name in EPOCH_SHAPING_OPTIONS]
     if batch and shaping:
         options = ", ".join(f"{_option(name)} {saved.get(name)} -> {given[name]}" for name in shaping)
-        raise RunError(f"the checkpoint stopped in the middle of an epoch (after batch {batch}), so {options} "
+        raise RunError(f"{source} stopped in the middle of an epoch (after batch {batch}), so {options} "
                        f"cannot change now: resume without it until an epoch ends, or start a new run with --out")
     for name in changed:
         if name != "epochs":
-            log(f"note: {_option(name)} {given[name]} replaces the checkpoint's {saved.get(name)}")
+            log(f"note: {_option(name)} {given[name]} replaces {source}'s {saved.get(name)}")
     return config
 
 

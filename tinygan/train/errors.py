@@ -19,7 +19,7 @@ class Diverged(RunError):
 
 
 class Interrupted(RunError):
-    """Ctrl-C: the checkpoint was saved and the run can be resumed."""
+    """Ctrl-C or SIGTERM: the checkpoint was saved and the run can be resumed."""
 
     exit_code = 130
 

@@ -9,7 +9,8 @@ The order of a session, and why:
    continued (resuming its own checkpoint) or replaced (`overwrite=True`), never written
    over by accident.  Temporaries of killed saves are removed.
 3. Training: the trainer advances its own counters; the loop has one stop condition
-   (`_Session.should_stop`: the epochs are done, the step limit is reached, or Ctrl-C).
+   (`_Session.should_stop`: the epochs are done, the step limit is reached, or Ctrl-C or
+   SIGTERM came).
    After each epoch: check the weights are finite, draw the grid, score the samples
    (every `quality_every` epochs; a new lowest FID also writes best.npz), refresh the
    pictures, write the checkpoint (atomically).  A stop in the middle of an epoch saves too.
@@ -34,29 +35,37 @@ from .trainer import DCGANTrainer
 
 
 class _StopRequest:
-    """Turns Ctrl-C into a flag checked between steps, so a step is never cut in half.
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag checked between steps, so a step is never
+    cut in half and the run stops with a checkpoint.
 
-    A second Ctrl-C is not caught (the default handler is back by then): it stops at once,
-    and the checkpoint of the last completed epoch is still there, because checkpoints
-    are written atomically.
+    SIGTERM is what `kill`, `timeout`, `docker stop` and job schedulers send before they
+    kill.  After the first signal the previous handlers are back: a second Ctrl-C stops at
+    once, and the checkpoint of the last completed epoch is still there, because
+    checkpoints are written atomically.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous = {}
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
         self.requested = True
-        signal.signal(signal.SIGINT, self._previous)
+        self._restore()
+
+    def _restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
 
     def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()
         return False
 
 
@@ -70,7 +79,9 @@ def train(config, out, resume=None, max_steps: int | None = None, progress: bool
             architecture must match the checkpoint's; `epochs` may be raised to train longer;
             a run saved mid-epoch keeps its batch size, limit and data until the epoch ends.
         out: the run folder.
-        resume: a checkpoint to continue from (a file, or a run folder), or None.
+        resume: a checkpoint to continue from (a file, or a run folder), or None.  A run folder's
+            own run that was killed before its first checkpoint starts again from step 0 with
+            the settings in its config.json (and those given now).
         max_steps: stop (with a checkpoint, as Ctrl-C does) once this many steps in total
             are done; None trains for `config.epochs`.
         progress: show a tqdm progress bar.
@@ -84,9 +95,17 @@ def train(config, out, resume=None, max_steps: int | None = None, progress: bool
     """
     run = RunFolder(out)
     given = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
-    state = read_checkpoint(resume) if resume is not None else None
-    config = (resumed_config(state["config"], given, state["batch"], log) if state is not None
-              else TrainConfig.from_dict(given))
+    # A run stopped in its first epoch (killed, or Ctrl-C while it started) has its settings
+    # but no checkpoint: continuing it means starting it again, with those settings.
+    restart = resume is not None and _stopped_before_its_first_checkpoint(resume, run)
+    state = read_checkpoint(resume) if resume is not None and not restart else None
+    if restart:
+        log(f"{run.path} has no checkpoint yet: its run stopped before saving one, in its first epoch. "
+            f"Starting it again from step 0, with its settings ({run.config.name})")
+        config = resumed_config(run.read_config(), given, 0, log, source=str(run.config))
+    else:
+        config = (resumed_config(state["config"], given, state["batch"], log) if state is not None
+                  else TrainConfig.from_dict(given))
     check_training_fits(config)
     images, labels = load_training_digits(config)
     trainer = DCGANTrainer(config, images, labels)
@@ -95,8 +114,10 @@ def train(config, out, resume=None, max_steps: int | None = None, progress: bool
     continuing = state is not None and _same_file(resume, run)
 
     with run:
+        if restart and run.checkpoint.exists():  # another process saved one since we looked
+            raise RunError(f"{run.checkpoint} appeared while this run was starting; resume again")
         if not continuing:
-            if not overwrite:
+            if not (overwrite or restart):  # a restart replaces only the files of its own run
                 run.refuse_if_it_holds_a_run()
             run.clear()
         try:
@@ -114,11 +135,21 @@ def train(config, out, resume=None, max_steps: int | None = None, progress: bool
     return trainer
 
 
+def _stopped_before_its_first_checkpoint(resume, run: RunFolder) -> bool:
+    """Is `resume` the run folder's own checkpoint, not written yet although the run has begun (config.json)?"""
+    return _is_own_checkpoint(resume, run) and not run.checkpoint.exists() and run.config.is_file()
+
+
 def _same_file(resume, run: RunFolder) -> bool:
     """Is the checkpoint to resume the run folder's own (so the run there is the one being continued)?"""
+    return _is_own_checkpoint(resume, run) and run.checkpoint.exists()
+
+
+def _is_own_checkpoint(resume, run: RunFolder) -> bool:
+    """Does `resume` (a checkpoint file, or a folder holding one) name `run`'s checkpoint.npz?"""
     resume = Path(resume)
     resume = resume / run.checkpoint.name if resume.is_dir() else resume
-    return run.checkpoint.exists() and resume.resolve() == run.checkpoint.resolve()
+    return resume.resolve() == run.checkpoint.resolve()
 
 
 class _Session:
@@ -138,11 +169,14 @@ class _Session:
         self.judge = QualityJudge(log)
 
     def should_stop(self) -> bool:
-        """The one stop condition, checked before every step: the epochs are done, the step limit
-        (--max-steps) is reached, or Ctrl-C was pressed."""
+        """The one stop condition, checked before every step: the session's work is done, or
+        Ctrl-C was pressed."""
+        return self.done() or self.stop.requested
+
+    def done(self) -> bool:
+        """The epochs are done, or the step limit (--max-steps) is reached."""
         trainer = self.trainer
-        return (trainer.epoch >= self.config.epochs or self.stop.requested
-                or (self.max_steps is not None and trainer.step >= self.max_steps))
+        return trainer.epoch >= self.config.epochs or (self.max_steps is not None and trainer.step >= self.max_steps)
 
     def train_until_stopped(self, progress: bool) -> None:
         trainer, run = self.trainer, self.run
@@ -173,7 +207,7 @@ class _Session:
             raise _write_failure(run, error) from None
         finally:
             bar.close()
-        if self.stop.requested:
+        if self.stop.requested and not self.done():  # a Ctrl-C during the last epoch's saving changed nothing
             raise Interrupted(f"interrupted at step {trainer.step} (epoch {trainer.epoch + 1}); checkpoint saved to "
                               f"{run.checkpoint}. Resume with: tinygan train --resume --out {run.path}")
         minutes = (time.perf_counter() - started) / 60

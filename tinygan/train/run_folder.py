@@ -136,6 +136,16 @@ class RunFolder:
         with atomic_write(self.config, "w") as file:
             file.write(json.dumps(config.to_dict(), indent=2) + "\n")
 
+    def read_config(self) -> dict:
+        """The settings in config.json (written when the run started), or `RunError` if unreadable."""
+        try:
+            settings = json.loads(self.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise RunError(f"{self.config} cannot be read as the run's settings: {error}") from None
+        if not isinstance(settings, dict):
+            raise RunError(f"{self.config} is not the run's settings (a JSON object), got {type(settings).__name__}")
+        return settings
+
     def keep_metrics_until(self, step: int) -> None:
         """Keep the metric lines of steps 1..`step` only: later ones belong to steps a resumed run redoes."""
         records = [record for record in read_metrics(self.metrics) if record.get("step", 0) <= step]
