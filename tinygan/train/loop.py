@@ -170,7 +170,7 @@ class _Session:
 
     def should_stop(self) -> bool:
         """The one stop condition, checked before every step: the session's work is done, or
-        Ctrl-C was pressed."""
+        Ctrl-C (or SIGTERM) came."""
         return self.done() or self.stop.requested
 
     def done(self) -> bool:
