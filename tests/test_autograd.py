@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tinygan as tg
+import tinygan.nn as nn
 
 
 def test_leaf_grad_has_shape_and_dtype_of_data():
@@ -209,3 +210,89 @@ def test_cat_stack_shape_errors():
         tg.cat([tg.zeros(2, 3), tg.zeros(2, 4)], dim=0)
     with pytest.raises(ValueError, match="stack"):
         tg.stack([tg.zeros(2), tg.zeros(3)])
+
+
+def test_no_grad_decorator_is_reentrant():
+    @tg.no_grad()
+    def countdown(n):
+        assert not tg.is_grad_enabled()
+        if n:
+            countdown(n - 1)
+
+    countdown(3)
+    assert tg.is_grad_enabled()  # one shared context would have left it off (as torch: on)
+
+
+# ---------------------------------------------------------------------- Python's protocols, as torch
+def test_a_hand_written_sgd_step_changes_the_parameters_in_place():
+    layer = nn.Linear(3, 2)
+    weight = layer.weight  # another reference: it must see the change too
+    before = weight.data.copy()
+    (layer(tg.tensor(np.ones((4, 3), np.float32))) ** 2).sum().backward()
+    with tg.no_grad():
+        for p in layer.parameters():
+            p -= 0.1 * p.grad
+    np.testing.assert_allclose(weight.data, before - 0.1 * weight.grad, rtol=1e-6)
+    assert layer.weight is weight and weight.is_leaf and weight.requires_grad
+
+
+@pytest.mark.parametrize("operator", ["+=", "-=", "*=", "/="])
+def test_in_place_arithmetic_matches_the_out_of_place_result(operator):
+    x = tg.tensor(np.arange(1, 7, dtype=np.float32).reshape(2, 3))
+    y = np.array([2.0, 4.0, 8.0], dtype=np.float32)
+    expected = eval(f"x.data {operator[0]} y")
+    alias = x
+    exec(f"x {operator} y")
+    assert x is alias and x.dtype == np.float32
+    np.testing.assert_array_equal(x.data, expected)
+
+
+def test_in_place_arithmetic_is_refused_where_the_graph_would_miss_it():
+    leaf = tg.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"x \+= y: in-place arithmetic on a tensor that requires grad"):
+        leaf += 1
+    out = leaf * 2
+    with pytest.raises(RuntimeError, match="requires grad"):
+        out *= 3
+    plain = tg.tensor([1.0])
+    with pytest.raises(RuntimeError, match="requires grad"):
+        plain += leaf
+    with pytest.raises(TypeError, match=r"x \+= y: the result \(float64\) cannot be stored in x's dtype int64"):
+        ints = tg.tensor(np.array([1, 2]))
+        ints += 1.5
+    with pytest.raises(ValueError, match=r"y of shape \(4, 3\) does not broadcast to x's shape \(2, 3\)"):
+        zeros = tg.zeros(2, 3)
+        zeros += np.ones((4, 3))
+
+
+def test_truth_value_and_number_conversions_of_one_element_tensors():
+    assert not tg.tensor([0.0]) and tg.tensor(2.0) > 1 and (tg.tensor([[3.0]]) == 3)
+    assert float(tg.tensor([2.5])) == 2.5 and int(tg.tensor(3.9)) == 3
+    assert f"{tg.tensor(1.23456):.2f}" == "1.23"
+    assert max(tg.tensor(1.0), tg.tensor(2.0)).item() == 2.0
+    for many in (tg.tensor([0.0, 0.0]), tg.tensor(np.zeros((0,), np.float32))):
+        with pytest.raises(RuntimeError, match="ambiguous"):
+            bool(many)
+
+
+def test_tensor_of_a_tensor_copies_it():
+    source = tg.tensor([1.0, 2.0])
+    copy = tg.tensor(source)
+    source.data[0] = 7.0
+    np.testing.assert_array_equal(copy.data, [1.0, 2.0])
+
+
+def test_protocols_agree_with_torch():
+    torch = pytest.importorskip("torch")
+    for values in ([0.0], [3.5], [[-2.0]]):
+        assert bool(tg.tensor(values)) == bool(torch.tensor(values))
+        assert float(tg.tensor(values)) == float(torch.tensor(values))
+        assert int(tg.tensor(values)) == int(torch.tensor(values))
+    assert f"{tg.tensor(2.0 / 3):.3f}" == f"{torch.tensor(2.0 / 3):.3f}"
+    with pytest.raises(RuntimeError):
+        bool(torch.tensor([0.0, 0.0]))  # the case tinygan refuses, refused by torch too
+    theirs, ours = torch.arange(6.0).reshape(2, 3), tg.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    for step in ("x += 1.5", "x -= x * 0.5", "x *= 2", "x /= 4"):
+        for x in (theirs, ours):
+            exec(step, {"x": x})
+    np.testing.assert_array_equal(ours.data, theirs.numpy())

@@ -1,4 +1,5 @@
 """tinygan.optim: SGD and Adam against hand computations, torch.optim, and their own state dicts."""
+import inspect
 import math
 
 import numpy as np
@@ -313,3 +314,26 @@ def test_torch_optimizer_state_resumes_in_tinygan():
         regression_step(ours, our_optimizer)
     for mine, reference in zip(ours, theirs):
         np.testing.assert_allclose(mine.data, reference.detach().numpy(), rtol=1e-6, atol=1e-9)
+
+
+# torch.optim's positional order (torch 2.x): a call such as SGD(params, 0.1, 0.9, 0, 1e-4)
+# must mean the same in both.  Written out, so that it is checked without torch too.
+TORCH_POSITIONAL = {"SGD": ["params", "lr", "momentum", "dampening", "weight_decay", "nesterov"],
+                    "Adam": ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]}
+
+
+@pytest.mark.parametrize("name", TORCH_POSITIONAL)
+def test_positional_arguments_are_in_torchs_order(name):
+    ours = [p.name for p in inspect.signature(getattr(optim, name)).parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert ours == TORCH_POSITIONAL[name]
+    torch = pytest.importorskip("torch")
+    theirs = [p.name for p in inspect.signature(getattr(torch.optim, name)).parameters.values()
+              if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert theirs == TORCH_POSITIONAL[name]  # torch's own order, as written above
+
+
+def test_sgd_positional_call_means_what_it_means_in_torch():
+    group = optim.SGD([tg.zeros(1, requires_grad=True)], 0.1, 0.9, 0, 1e-4).param_groups[0]
+    assert (group["lr"], group["momentum"], group["dampening"], group["weight_decay"], group["nesterov"]) == \
+        (0.1, 0.9, 0.0, 1e-4, False)

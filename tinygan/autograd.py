@@ -41,6 +41,12 @@ class no_grad(contextlib.ContextDecorator):
         _state.grad_enabled = self._previous
         return False
 
+    def _recreate_cm(self):
+        # ContextDecorator's hook, called for every call of a decorated function: a fresh
+        # context each time, so a decorated function that calls itself (or runs in two
+        # threads at once) gives back the state it found, not another call's.
+        return type(self)()
+
 
 class Context:
     """Scratch space shared by one call's forward and backward.

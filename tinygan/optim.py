@@ -217,7 +217,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 nesterov: bool = False, weight_decay: float = 0):
+                 weight_decay: float = 0, nesterov: bool = False):  # torch's order, positional too
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults)
 

@@ -79,6 +79,23 @@ class Tensor:
             raise ValueError(f"item: only one-element tensors can be converted to a Python number, got shape {self.shape}")
         return self.data.item()
 
+    # Python's own conversions, as in torch: `if loss < 1:`, float(t), f"{t:.3f}".  Without
+    # __bool__, Python would fall back on __len__ and call any non-empty tensor true.
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} ({self.data.size} values) is "
+                               f"ambiguous: only a one-element tensor is true or false")
+        return bool(self.data.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        return format(self.data.item(), spec) if self.data.ndim == 0 else super().__format__(spec)
+
     def detach(self) -> "Tensor":
         """The same numbers, cut off from the graph (shares memory, as in torch)."""
         return Tensor._from_op(self.data, False)
@@ -195,6 +212,33 @@ class Tensor:
     def __matmul__(self, other): return linalg.MatMul.apply(self, self._operand(other))
     def __rmatmul__(self, other): return linalg.MatMul.apply(self._operand(other), self)
 
+    # In-place arithmetic (`p -= lr * p.grad` in a hand-written optimizer step) changes the
+    # numbers where they are, seen through every reference to the tensor, as in torch.
+    # (Without these, Python would compute `p = p - ...` and rebind the name only: the
+    # model's parameter would never change.)  The graph does not record in-place changes,
+    # so while it is recording they are refused for any tensor that requires grad; inside
+    # `no_grad()`, where an optimizer step runs, they are allowed.
+    def _in_place(self, other, ufunc, symbol: str) -> "Tensor":
+        if is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            raise RuntimeError(f"x {symbol} y: in-place arithmetic on a tensor that requires grad is not recorded "
+                               f"in the graph; write x = x {symbol[0]} y, or do it inside `with tg.no_grad():` "
+                               f"(as an optimizer step does)")
+        other = other.data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self.data, other, out=self.data, casting="same_kind")
+        except TypeError:  # NumPy's casting error, e.g. an int tensor += 1.5
+            raise TypeError(f"x {symbol} y: the result ({np.result_type(self.data, other)}) cannot be stored in x's "
+                            f"dtype {self.dtype}") from None
+        except ValueError:  # the result would not have x's shape
+            raise ValueError(f"x {symbol} y: y of shape {np.shape(other)} does not broadcast to x's shape "
+                             f"{self.shape}") from None
+        return self
+
+    def __iadd__(self, other): return self._in_place(other, np.add, "+=")
+    def __isub__(self, other): return self._in_place(other, np.subtract, "-=")
+    def __imul__(self, other): return self._in_place(other, np.multiply, "*=")
+    def __itruediv__(self, other): return self._in_place(other, np.true_divide, "/=")
+
     # Comparisons give boolean tensors and never carry a gradient.
     def _compare(self, other, ufunc):
         other = other.data if isinstance(other, Tensor) else other
@@ -309,8 +353,9 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     Python floats become float32 (as torch); an ndarray keeps its dtype unless `dtype`
     is given.  The data is copied, so later changes to `data` don't leak in.
     """
+    source = data.data if isinstance(data, Tensor) else data
     array = _as_array(data, dtype)
-    return Tensor(array.copy() if array is data else array, requires_grad=requires_grad)
+    return Tensor(array.copy() if array is source else array, requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=np.float32, requires_grad=False) -> Tensor:
