@@ -127,11 +127,25 @@ def test_resuming_with_the_other_kind_is_refused(conditional_run, plain_run, tmp
     (["--walk", "2", "--walk-digits", "--out", "x.gif"], "give one of them"),
     (["--walk", "1", "--out", "x.gif"], "an integer >= 2"),
     (["--digit", "3", "--walk", "2", "--out", "x.gif"], "--digit is for pictures"),
+    # the sizes are refused before anything is drawn: --digit all counts 10 digits a column,
+    (["--digit", "all", "--nrow", "1001", "--out", "x.png"], "--digit all --nrow 1001 (10010 digits): a PNG grid"),
+    # and a GIF's sides are 16-bit numbers (1100 digits in one column: 66,004 px high)
+    (["--walk", "2", "--n", "1100", "--nrow", "1", "--out", "x.gif"], "64 x 66004 pixels, and a GIF holds at most"),
 ])
 def test_contradictory_sample_options_are_one_line_errors(conditional_run, tmp_path, capsys, monkeypatch, options,
                                                          fragment):
     monkeypatch.chdir(tmp_path)
     assert_one_line_error(capsys, main(["sample", str(conditional_run), *options]), fragment)
+
+
+def test_drawing_in_batches_gives_the_images_of_one_batch(conditional_run):
+    generator, _ = generator_from_checkpoint(conditional_run)
+    z = np.random.default_rng(0).standard_normal((23, generator.nz))
+    labels = np.arange(23) % 10
+    whole, batched = draw(generator, z, labels, batch_size=23), draw(generator, z, labels, batch_size=4)
+    assert batched.shape == (23, 1, 28, 28)
+    np.testing.assert_allclose(batched, whole, rtol=0, atol=1e-5)  # each image's own labels, in order
+    assert not np.allclose(draw(generator, z, labels[::-1].copy(), batch_size=4), whole, atol=1e-3)
 
 
 # ---------------------------------------------------------------------- the projection discriminator

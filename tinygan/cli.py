@@ -239,6 +239,7 @@ def _sample(args) -> None:
 
 def _checked_sample_options(args):
     """Refuse contradictory or oversized `tinygan sample` options before any work; return (out, kind, n)."""
+    from .images import GIF_MAX_SIDE, grid_pixels
     from .latent import FRAMES_PER_SEGMENT
     from .train import NUM_DIGITS, RunError
     from .train.limits import IMAGE_FLOATS, require_disk
@@ -261,15 +262,24 @@ def _checked_sample_options(args):
         raise RunError(f"--out {out} is a folder; give a file name such as {out / ('samples' + kind)}")
     if args.digit == "all" and args.n is not None:
         raise RunError("--n: --digit all draws --nrow of each digit (one row per digit); give --nrow instead")
-    n = DEFAULT_SAMPLES if args.n is None else args.n
+    if args.digit == "all":  # --nrow of each digit: the size every check below must see
+        n, asked = NUM_DIGITS * args.nrow, f"--digit all --nrow {args.nrow} ({NUM_DIGITS * args.nrow} digits)"
+    else:
+        n = DEFAULT_SAMPLES if args.n is None else args.n
+        asked = f"--n {n}"
     if kind == ".png" and n > MAX_GRID_DIGITS:
-        raise RunError(f"--n {n}: a PNG grid holds at most {MAX_GRID_DIGITS} digits; write a .npy for more")
+        raise RunError(f"{asked}: a PNG grid holds at most {MAX_GRID_DIGITS} digits; write a .npy for more")
     frames = args.walk * FRAMES_PER_SEGMENT if args.walk is not None else NUM_DIGITS
     if kind == ".gif" and n * frames > MAX_WALK_DIGITS:
         raise RunError(f"--n {n}: a walk of {frames} frames of {n} digits draws {n * frames} digits, more than "
                        f"{MAX_WALK_DIGITS}; use a smaller --n or fewer --walk points")
+    height, width = grid_pixels(n, args.nrow)
+    if kind == ".gif" and max(height, width) > GIF_MAX_SIDE:
+        raise RunError(f"--n {n} --nrow {args.nrow}: each frame would be {width} x {height} pixels, and a GIF holds "
+                       f"at most {GIF_MAX_SIDE} on a side; choose --nrow (digits per row) nearer the square root of "
+                       f"--n, or a smaller --n")
     if kind == ".npy":
-        require_disk(out.parent, n * IMAGE_FLOATS * 4, f"--n {n} digits as float32")
+        require_disk(out.parent, n * IMAGE_FLOATS * 4, f"{asked} as float32")
     return out, kind, n
 
 

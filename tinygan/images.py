@@ -21,6 +21,21 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
+GIF_MAX_SIDE = 65535  # a GIF stores its width and height in 16 bits
+
+
+def grid_layout(n: int, nrow: int) -> tuple[int, int]:
+    """(rows, columns) of a grid of n images, `nrow` to a row (fewer columns when n < nrow)."""
+    columns = min(nrow, n)
+    return math.ceil(n / columns), columns
+
+
+def grid_pixels(n: int, nrow: int, image_hw=(28, 28), padding: int = 2, scale: int = 2) -> tuple[int, int]:
+    """(height, width) in pixels of the picture `grid_to_pil` draws of n images: known before drawing them."""
+    rows, columns = grid_layout(n, nrow)
+    return ((rows * (image_hw[0] + padding) + padding) * scale, (columns * (image_hw[1] + padding) + padding) * scale)
+
+
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """Tile a batch (N, C, H, W) into one image (C, rows*(H+p)+p, nrow*(W+p)+p), like torchvision.
 
@@ -33,8 +48,7 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: fl
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"make_grid: expected a non-empty batch (N, C, H, W), got shape {images.shape}")
     n, channels, height, width = images.shape
-    columns = min(nrow, n)
-    rows = math.ceil(n / columns)
+    rows, columns = grid_layout(n, nrow)
     grid = np.full((channels, rows * (height + padding) + padding, columns * (width + padding) + padding),
                    pad_value, dtype=np.float32)
     for index in range(n):
