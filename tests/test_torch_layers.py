@@ -83,15 +83,15 @@ def test_losses(reduction, shape, seed, weighted):
     target = np.random.default_rng(seed).uniform(0, 1, size=shape)
     weight = random_array(shape, seed + 5, low=0.1, high=2) if weighted else None
     probabilities = random_array(shape, seed, low=0.01, high=0.99)
-    compare_with_torch(lambda p: F.binary_cross_entropy(p, tg.tensor(target), weight, reduction=reduction),
-                       lambda p: TF.binary_cross_entropy(p, torch.tensor(target),
-                                                         None if weight is None else torch.tensor(weight),
-                                                         reduction=reduction), [probabilities])
+    # The target gets a gradient too (it requires one here), as in torch.
+    compare_with_torch(lambda p, t: F.binary_cross_entropy(p, t, weight, reduction=reduction),
+                       lambda p, t: TF.binary_cross_entropy(p, t, None if weight is None else torch.tensor(weight),
+                                                            reduction=reduction), [probabilities, target])
     logits = random_array(shape, seed, low=-6, high=6)
-    compare_with_torch(lambda z: F.binary_cross_entropy_with_logits(z, tg.tensor(target), weight, reduction=reduction),
-                       lambda z: TF.binary_cross_entropy_with_logits(z, torch.tensor(target),
-                                                                     None if weight is None else torch.tensor(weight),
-                                                                     reduction=reduction), [logits])
+    compare_with_torch(lambda z, t: F.binary_cross_entropy_with_logits(z, t, weight, reduction=reduction),
+                       lambda z, t: TF.binary_cross_entropy_with_logits(z, t,
+                                                                        None if weight is None else torch.tensor(weight),
+                                                                        reduction=reduction), [logits, target])
     compare_with_torch(lambda x, t: F.mse_loss(x, t, reduction=reduction),
                        lambda x, t: TF.mse_loss(x, t, reduction=reduction), [logits, target])
 

@@ -43,6 +43,7 @@ class BinaryCrossEntropy(Function):
     """l = -w [ t log(p) + (1 - t) log(1 - p) ],  each log clamped at -100 (as torch).
 
     dL/dp = g w (p - t) / max(p (1 - p), 1e-12)   (the clamp keeps p = 0 or 1 finite).
+    dL/dt = g w (log(1 - p) - log(p))             (l is linear in t; the same clamped logs)
     """
 
     @staticmethod
@@ -52,9 +53,7 @@ class BinaryCrossEntropy(Function):
         if np.any((p < 0) | (p > 1)) or np.any(np.isnan(p)):
             raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values in "
                              f"[{np.nanmin(p):.4g}, {np.nanmax(p):.4g}] (use binary_cross_entropy_with_logits on logits)")
-        with np.errstate(divide="ignore"):
-            log_p = np.maximum(np.log(p), -100)
-            log_not_p = np.maximum(np.log1p(-p), -100)
+        log_p, log_not_p = _clamped_logs(p)
         loss = -(target * log_p + (1 - target) * log_not_p)
         if weight is not None:
             loss = loss * weight
@@ -66,10 +65,20 @@ class BinaryCrossEntropy(Function):
     def backward(ctx, grad):
         p, target, weight = ctx.saved_tensors
         grad = _reduction_grad(grad, p.shape, ctx.reduction)
-        grad_p = grad * (p - target) / np.maximum(p * (1 - p), 1e-12)
         if weight is not None:
-            grad_p = grad_p * weight
-        return grad_p.astype(p.dtype, copy=False), None, None
+            grad = grad * weight
+        grad_p = grad * (p - target) / np.maximum(p * (1 - p), 1e-12)
+        grad_target = None
+        if ctx.needs_input_grad[1]:  # a target that requires grad (a soft label being learned)
+            log_p, log_not_p = _clamped_logs(p)
+            grad_target = (grad * (log_not_p - log_p)).astype(target.dtype, copy=False)
+        return grad_p.astype(p.dtype, copy=False), grad_target, None
+
+
+def _clamped_logs(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log(p) and log(1 - p), each clamped at -100 as torch does (so p = 0 or 1 gives a finite loss)."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(p), -100), np.maximum(np.log1p(-p), -100)
 
 
 class BinaryCrossEntropyWithLogits(Function):
@@ -77,7 +86,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
         l = w [ max(z, 0) - z t + log(1 + exp(-|z|)) ]
 
-    which never exponentiates a positive number.    dL/dz = g w (sigmoid(z) - t).
+    which never exponentiates a positive number.    dL/dz = g w (sigmoid(z) - t),   dL/dt = -g w z.
     """
 
     @staticmethod
@@ -94,10 +103,11 @@ class BinaryCrossEntropyWithLogits(Function):
     def backward(ctx, grad):
         z, target, weight = ctx.saved_tensors
         grad = _reduction_grad(grad, z.shape, ctx.reduction)
-        grad_z = grad * (stable_sigmoid(z) - target)
         if weight is not None:
-            grad_z = grad_z * weight
-        return grad_z.astype(z.dtype, copy=False), None, None
+            grad = grad * weight
+        grad_z = grad * (stable_sigmoid(z) - target)
+        grad_target = (-grad * z).astype(target.dtype, copy=False) if ctx.needs_input_grad[1] else None
+        return grad_z.astype(z.dtype, copy=False), grad_target, None
 
 
 class MSELoss(Function):
