@@ -98,7 +98,8 @@ def test_loss_gradchecks(reduction, shape, seed):
     assert tg.gradcheck(lambda z: F.binary_cross_entropy_with_logits(z, target, reduction=reduction), [leaf(shape, seed, -4, 4)])
     # a target that requires grad gets one (the loss is linear in it)
     soft = leaf(shape, seed + 2, 0, 1)
-    assert tg.gradcheck(lambda p, t: F.binary_cross_entropy(p, t, reduction=reduction), [leaf(shape, seed, 0.05, 0.95), soft])
+    assert tg.gradcheck(lambda p, t: F.binary_cross_entropy(p, t, reduction=reduction),
+                        [leaf(shape, seed, 0.05, 0.95), soft])
     assert tg.gradcheck(lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction=reduction),
                         [leaf(shape, seed, -4, 4), soft])
     assert tg.gradcheck(lambda x, t: F.mse_loss(x, t, reduction=reduction), [leaf(shape, seed), leaf(shape, seed + 1)])

@@ -88,10 +88,10 @@ def test_losses(reduction, shape, seed, weighted):
                        lambda p, t: TF.binary_cross_entropy(p, t, None if weight is None else torch.tensor(weight),
                                                             reduction=reduction), [probabilities, target])
     logits = random_array(shape, seed, low=-6, high=6)
+    their_weight = None if weight is None else torch.tensor(weight)
     compare_with_torch(lambda z, t: F.binary_cross_entropy_with_logits(z, t, weight, reduction=reduction),
-                       lambda z, t: TF.binary_cross_entropy_with_logits(z, t,
-                                                                        None if weight is None else torch.tensor(weight),
-                                                                        reduction=reduction), [logits, target])
+                       lambda z, t: TF.binary_cross_entropy_with_logits(z, t, their_weight, reduction=reduction),
+                       [logits, target])
     compare_with_torch(lambda x, t: F.mse_loss(x, t, reduction=reduction),
                        lambda x, t: TF.mse_loss(x, t, reduction=reduction), [logits, target])
 
