@@ -2,12 +2,14 @@
 
 Bad input must give one clear line on stderr and exit code 2 -- never a traceback.
 """
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import tinygan
 from helpers import TINY_TRAIN, assert_one_line_error
 from tinygan.cli import main
 
@@ -119,3 +121,25 @@ def test_damaged_bundled_data(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(tinygan.train.config, "split_bundled", damaged)
     code = main(["train", *TINY_TRAIN, "--out", str(tmp_path / "run")])
     assert_one_line_error(capsys, code, "bundled MNIST sample cannot be read", "mnist_5k.npz")
+
+
+def test_a_run_on_a_relative_data_folder_resumes_from_another_folder(tmp_path, monkeypatch):
+    from test_data import random_digits, write_mnist_folder
+
+    (tmp_path / "mnist").mkdir()
+    write_mnist_folder(tmp_path / "mnist", *random_digits(96))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY_TRAIN, "--data", "mnist", "--epochs", "1", "--out", "run"]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert saved == str(tmp_path / "mnist")  # stored as an absolute path
+    monkeypatch.chdir(tmp_path.parent)  # elsewhere, where "mnist" means nothing
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "2", "--no-progress"]) == 0
+    assert tinygan.load(tmp_path / "run" / "checkpoint.npz")["epoch"] == 2
+
+
+def test_data_bundled_is_the_sample_and_a_folder_of_that_name_is_reached_by_a_path(tmp_path, monkeypatch):
+    from tinygan.train.config import data_setting
+
+    monkeypatch.chdir(tmp_path)
+    assert data_setting("bundled") == "bundled"
+    assert data_setting("./bundled") == str(tmp_path / "bundled")

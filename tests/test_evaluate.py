@@ -107,3 +107,21 @@ def test_digit_accuracy_asks_for_each_digit_and_counts_the_judges_agreement(monk
     shares = evaluate.digit_accuracy(None, PaintsItsLabel(), 20, np.random.default_rng(0))
     # 0..4 are drawn as asked; 5..9 come out blank, read as 0: wrong every time.
     assert shares == [1.0] * 5 + [0.0] * 5
+
+
+def test_the_reference_rows_are_the_same_for_every_generator_at_one_seed(monkeypatch, tmp_path):
+    # A conditional G also draws labels from the seed's stream: the real digits and the noise
+    # must not depend on that, or runs could not be compared by their reference rows.
+    from tinygan.models import Generator
+
+    monkeypatch.setenv("TINYGAN_CACHE_DIR", str(tmp_path))
+    untrained_judge = lambda epochs, seed, log: (evaluate.DigitClassifier().eval(), 0.5)  # noqa: E731
+    monkeypatch.setattr(evaluate, "train_classifier", untrained_judge)
+    plain, conditional = Generator(nz=8, ngf=4), Generator(nz=8, ngf=4, num_classes=10)
+    first, second = (evaluate.evaluate_generator(g, n=16, seed=3, log=lambda message: None)
+                     for g in (plain, conditional))
+    for row in ("real", "noise"):
+        assert first[row] == second[row]
+    assert first["generated"] != second["generated"]
+    other_seed = evaluate.evaluate_generator(plain, n=16, seed=4, log=lambda message: None)
+    assert other_seed["real"] != first["real"]

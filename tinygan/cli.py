@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "~3x slower per step here)")
     train.add_argument("--data", metavar="FOLDER",
                        help="a folder with the MNIST IDX files (train-images-idx3-ubyte[.gz], ...); "
-                            "default: the bundled sample's 4,000 training digits")
+                            "default: 'bundled', the bundled sample's 4,000 training digits (a folder of "
+                            "that name is ./bundled)")
     train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N digits only")
     train.add_argument("--seed", type=_non_negative_int, help=f"random seed (default {defaults.seed})")
     train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,

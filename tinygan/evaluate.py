@@ -239,7 +239,9 @@ def evaluate_generator(generator, n: int = 1000, seed: int = 0, classifier_epoch
 
     The reference for FID is the bundled held-out split (1,000 digits neither the GAN nor
     the classifier trained on).  "real" are n digits of the training split -- what a
-    generator that perfectly reproduced its training data would score.
+    generator that perfectly reproduced its training data would score.  The real digits
+    and the noise come from a random stream of their own, so a given `seed` gives the same
+    two reference rows for every generator (a conditional one also draws labels).
     Returns {"classifier_accuracy", "classifier_cache", "generated", "real", "noise"}, and for
     a conditional generator also "per_digit": for each digit d, the share of n samples
     asked for d that the judge classifies as d.
@@ -249,10 +251,11 @@ def evaluate_generator(generator, n: int = 1000, seed: int = 0, classifier_epoch
     model, accuracy, path = load_or_train_classifier(classifier_epochs, log=log)
     (train_images, _), (holdout_images, _) = split_bundled()
     reference_features, _ = classifier_outputs(model, to_unit_range(holdout_images)[:, None])
-    rng = np.random.default_rng(seed)
+    rng, reference_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     samples = sample_images(generator, n, rng)
-    real = to_unit_range(train_images[rng.choice(len(train_images), size=min(n, len(train_images)), replace=False)])
-    noise = rng.uniform(-1, 1, size=(n, 1, 28, 28)).astype(np.float32)
+    chosen = reference_rng.choice(len(train_images), size=min(n, len(train_images)), replace=False)
+    real = to_unit_range(train_images[chosen])
+    noise = reference_rng.uniform(-1, 1, size=(n, 1, 28, 28)).astype(np.float32)
     results = {"classifier_accuracy": accuracy, "classifier_cache": str(path),
                "generated": score_images(model, samples, reference_features),
                "real": score_images(model, real[:, None], reference_features),

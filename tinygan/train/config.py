@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from .errors import RunError
 # Changing these in the middle of an epoch would change which digits the rest of the
 # epoch holds (the saved batch index counts batches of the old size over the old data).
 EPOCH_SHAPING_OPTIONS = ("batch_size", "limit", "data")
+BUNDLED = "bundled"  # --data's name for the sample that ships inside tinygan
 NUM_DIGITS = 10  # the classes of a conditional run: the digits 0..9
 # What a setting meant before checkpoints saved it (see `resumed_config`).
 SETTINGS_OF_OLDER_CHECKPOINTS = {"ema": 0.0}
@@ -53,7 +55,7 @@ class TrainConfig:
     ngf: int = 64
     ndf: int = 64
     upsample: str = "transposed"
-    data: str = "bundled"  # or a folder holding the MNIST IDX files
+    data: str = BUNDLED  # or a folder holding the MNIST IDX files (stored as an absolute path)
     limit: int | None = None  # train on the first `limit` digits only (quick experiments, tests)
     seed: int = 0
     conditional: bool = False  # a class-conditional DCGAN: G and D see the digit's label
@@ -95,6 +97,7 @@ class TrainConfig:
                            "add --conditional")
         if not isinstance(self.data, str):
             raise RunError(f"--data must be a folder name or 'bundled', got {self.data!r}")
+        self.data = data_setting(self.data)
 
     @property
     def discriminator_lr(self) -> float:
@@ -135,6 +138,12 @@ def _option(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
+def data_setting(data: str) -> str:
+    """--data as a run stores it: "bundled", or the folder as an absolute path, so that the
+    run resumes from any working directory (a relative path means where it was typed)."""
+    return data if data == BUNDLED or not isinstance(data, str) else os.path.abspath(data)
+
+
 def resumed_config(saved: dict, given: dict, batch: int, log=print, source: str = "the checkpoint") -> TrainConfig:
     """The config of a resumed run: the `saved` settings (of `source`), overridden by those `given` now.
 
@@ -154,6 +163,8 @@ def resumed_config(saved: dict, given: dict, batch: int, log=print, source: str 
     # A checkpoint from before a setting existed was trained without it: read the missing
     # setting as "off", not as today's default.
     saved = {**SETTINGS_OF_OLDER_CHECKPOINTS, **saved}
+    if "data" in given:  # compared with the saved setting as it was stored
+        given = {**given, "data": data_setting(given["data"])}
     config = TrainConfig.from_dict({**saved, **given})
     changed = [name for name, value in given.items() if saved.get(name) != value]
     shaping = [name for name in changed if name in EPOCH_SHAPING_OPTIONS]
@@ -179,7 +190,7 @@ def load_training_digits(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     The bundled sample is split as `split_bundled()` does by default; only its training
     part is used, so the held-out part stays unseen for `tinygan evaluate`.
     """
-    if config.data == "bundled":
+    if config.data == BUNDLED:
         (images, labels), _ = bundled_split()
     else:
         folder = Path(config.data)
