@@ -296,3 +296,19 @@ def test_protocols_agree_with_torch():
         for x in (theirs, ours):
             exec(step, {"x": x})
     np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+def test_max_along_a_dim_gives_values_and_indices_and_ties_go_to_the_first():
+    x = tg.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]), requires_grad=True)
+    values, indices = x.max(1)  # the idiom `_, predicted = logits.max(1)`
+    np.testing.assert_array_equal(values.data, [3.0, 2.0])
+    np.testing.assert_array_equal(indices.data, [1, 0])  # the first of the tied maxima
+    assert indices.dtype == np.int64 and not indices.requires_grad
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [1, 0, 0]])  # all to that element, none shared
+    shared = tg.tensor(np.array([[1.0, 3.0, 3.0]]), requires_grad=True)
+    shared.amax(1).sum().backward()
+    np.testing.assert_array_equal(shared.grad, [[0, 0.5, 0.5]])  # amax shares it (as torch.amax)
+    assert x.max().item() == 3.0 and x.max(axis=1).shape == (2,)  # no dim: a value; NumPy's axis=: values
+    with pytest.raises(TypeError, match="max: dim must be one int"):
+        x.max((0, 1))

@@ -48,7 +48,13 @@ def test_reductions(shape, seed, keepdims, data):
     x = random_array(shape, seed)
     compare_with_torch(lambda t: t.sum(axis, keepdims), lambda t: t.sum(axis, keepdims), [x])
     compare_with_torch(lambda t: t.mean(axis, keepdims), lambda t: t.mean(axis, keepdims), [x])
-    compare_with_torch(lambda t: t.max(axis, keepdims), lambda t: t.amax(axis, keepdims), [x])
+    compare_with_torch(lambda t: t.amax(axis, keepdims), lambda t: t.amax(axis, keepdims), [x])
+    # max along one dim: (values, indices), the gradient to the first maximum only (as torch)
+    compare_with_torch(lambda t: t.max(axis, keepdims).values, lambda t: t.max(axis, keepdims).values, [x])
+    compare_with_torch(lambda t: t.max(axis, keepdims).indices, lambda t: t.max(axis, keepdims).indices, [x],
+                       grad=False)
+    compare_with_torch(lambda t: t.argmax(axis, keepdims), lambda t: t.argmax(axis, keepdims), [x], grad=False)
+    compare_with_torch(lambda t: t.argmax(), lambda t: t.argmax(), [x], grad=False)
 
 
 @given(shape=shapes(min_dims=2, max_dims=4, min_side=2), seed=seeds())

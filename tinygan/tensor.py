@@ -8,6 +8,7 @@ leaves -- iteratively, so a graph 20,000 ops deep is no problem -- and leaves
 """
 from __future__ import annotations
 
+import collections
 import numbers
 
 import numpy as np
@@ -16,6 +17,9 @@ from .autograd import Function, is_grad_enabled
 from .ops import elementwise, linalg, reduce
 from .ops import shape as shape_ops
 from .random import default_generator
+
+# What max(dim) returns, with torch.return_types.max's fields: `_, predicted = logits.max(1)`.
+MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
 
 
 class Tensor:
@@ -288,10 +292,42 @@ class Tensor:
         axis, keepdims = _reduction_arguments(axis, keepdims, dim, keepdim)
         return reduce.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """The largest values over `axis` (values only, like NumPy's max / torch.amax)."""
-        axis, keepdims = _reduction_arguments(axis, keepdims, dim, keepdim)
-        return reduce.Max.apply(self, axis=axis, keepdims=keepdims)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """torch's max: with no `dim`, the largest value (a 0-d tensor); with `dim` (one int),
+        the pair (values, indices) along it, the first maximum's index on ties, and the
+        gradient of `values` going to that element alone, as in torch.
+
+        NumPy's spelling, `axis=` (one int or several, with `keepdims=`), gives the values
+        only, as NumPy's max and `amax` do.
+        """
+        if axis is not None or keepdims is not None:
+            return self.amax(axis, bool(keepdims))
+        if dim is None:
+            return self.amax()
+        if not isinstance(dim, numbers.Integral) or not -self.ndim <= dim < self.ndim:
+            raise TypeError(f"max: dim must be one int in [{-self.ndim}, {self.ndim}) for a tensor of shape "
+                            f"{self.shape} (amax takes several), got {dim!r}")
+        indices = self.argmax(dim)
+        dim = dim % self.ndim
+        where = list(np.indices(indices.shape, sparse=True))  # every position of the result...
+        where.insert(dim, indices.data)  # ...and, along dim, its maximum's index
+        values = self[tuple(where)]
+        if keepdim:
+            values = values.reshape(indices.shape[:dim] + (1,) + indices.shape[dim:])
+            indices = Tensor._from_op(np.expand_dims(indices.data, dim), False)
+        return MaxResult(values, indices)
+
+    def amax(self, dim=None, keepdim=False):
+        """The largest values over `dim` (an int, a tuple of them, or None for all): values only.
+        Elements that tie share the gradient equally, as in torch.amax."""
+        return reduce.Max.apply(self, axis=dim, keepdims=keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        """The index of the largest value along `dim` (the first, on ties), as an int64 tensor;
+        with no `dim`, the index into the flattened tensor, as in torch."""
+        if dim is None:
+            return Tensor._from_op(np.asarray(np.argmax(self.data), dtype=np.int64), False)
+        return Tensor._from_op(np.argmax(self.data, axis=dim, keepdims=keepdim).astype(np.int64, copy=False), False)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape):
