@@ -312,3 +312,12 @@ def test_max_along_a_dim_gives_values_and_indices_and_ties_go_to_the_first():
     assert x.max().item() == 3.0 and x.max(axis=1).shape == (2,)  # no dim: a value; NumPy's axis=: values
     with pytest.raises(TypeError, match="max: dim must be one int"):
         x.max((0, 1))
+
+
+def test_to_cpu_is_itself_and_a_foreign_dtype_is_a_clear_error():
+    x = tg.tensor([1.0, 2.0])
+    assert x.to("cpu") is x and x.to(np.float32) is x and x.to("float64").dtype == np.float64
+    with pytest.raises(TypeError, match=r"to: expected a NumPy dtype .* or 'cpu', got 'cuda'"):
+        x.to("cuda")
+    with pytest.raises(IndexError, match=r"size: dim must be in \[-1, 1\) for a tensor of shape \(2,\), got 5"):
+        x.size(5)

@@ -67,7 +67,12 @@ class Tensor:
     T = property(lambda self: self.permute(*reversed(range(self.ndim))))
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        if dim is None:
+            return self.data.shape
+        if not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dim must be in [{-self.ndim}, {self.ndim}) for a tensor of shape {self.shape}, "
+                             f"got {dim}")
+        return self.data.shape[dim]
 
     def numel(self) -> int:
         return self.data.size
@@ -267,8 +272,16 @@ class Tensor:
     def double(self): return self.to(np.float64)
 
     def to(self, dtype):
-        """This tensor converted to `dtype` (differentiable); itself if it already is."""
-        dtype = np.dtype(dtype)
+        """This tensor converted to `dtype` (differentiable); itself if it already is.
+
+        `x.to("cpu")` (torch's idiom for a device) is itself too: tinygan only runs on the CPU.
+        """
+        if isinstance(dtype, str) and dtype.lower() == "cpu":
+            return self
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to: expected a NumPy dtype (np.float32, 'float64', ...) or 'cpu', got {dtype!r}") from None
         return self if dtype == self.dtype else elementwise.Cast.apply(self, dtype=dtype)
 
     def relu(self):
