@@ -321,3 +321,27 @@ def test_to_cpu_is_itself_and_a_foreign_dtype_is_a_clear_error():
         x.to("cuda")
     with pytest.raises(IndexError, match=r"size: dim must be in \[-1, 1\) for a tensor of shape \(2,\), got 5"):
         x.size(5)
+
+
+def test_a_dim_out_of_range_is_an_index_error_not_another_axis():
+    # Modulo arithmetic once turned these into other, valid axes: cat(dim=2) of two (2, 3)
+    # tensors joined them along dim 0.  torch raises IndexError, and so does tinygan now.
+    a = tg.tensor(np.ones((2, 3), np.float32))
+    x = tg.tensor(np.ones((2, 3, 4), np.float32))
+    for call, message in [(lambda: tg.cat([a, a], dim=2), r"cat: dim=2 is out of range for 2 dims"),
+                          (lambda: tg.cat([a, a], dim=-3), r"cat: dim=-3"),
+                          (lambda: tg.stack([a, a], dim=3), r"stack: dim=3 is out of range for 3 dims"),
+                          (lambda: x.flatten(3), r"flatten: start_dim=3"),
+                          (lambda: x.transpose(0, 3), r"transpose: dim1=3"),
+                          (lambda: x.argmax(3), r"argmax: dim=3"),
+                          (lambda: x.max(-4), r"max: dim=-4")]:
+        with pytest.raises(IndexError, match=message):
+            call()
+    assert tg.cat([a, a], dim=-1).shape == (2, 6) and tg.stack([a, a], dim=-1).shape == (2, 3, 2)
+    assert x.flatten(-2).shape == (2, 12) and x.transpose(-1, 0).shape == (4, 3, 2)
+    with pytest.raises(ValueError, match="flatten: start_dim=2 comes after end_dim=1"):
+        x.flatten(2, 1)
+    with pytest.raises(TypeError, match="cat: dim must be an int"):
+        tg.cat([a, a], dim=1.5)
+    with pytest.raises(ValueError, match="argmax: an empty tensor"):
+        tg.tensor(np.zeros((0, 3), np.float32)).argmax()

@@ -363,8 +363,10 @@ def test_layers_forward_shapes():
     assert nn.Upsample(size=(5, 7), mode="bilinear", align_corners=False)(x).shape == (2, 3, 5, 7)
     assert nn.Flatten()(x).shape == (2, 192)
     assert nn.Flatten(0, 1)(x).shape == (6, 8, 8)
-    with pytest.raises(ValueError, match="Flatten"):
+    with pytest.raises(IndexError, match=r"flatten: start_dim=4 is out of range for 4 dims"):  # as torch
         nn.Flatten(4)(x)
+    with pytest.raises(ValueError, match="flatten: start_dim=2 comes after end_dim=1"):
+        nn.Flatten(2, 1)(x)
     assert nn.Linear(8, 2)(x).shape == (2, 3, 8, 2)
 
 

@@ -181,6 +181,14 @@ def test_bce_of_a_float32_sigmoid_that_rounds_to_one_stays_finite(x):
     (lambda: F.binary_cross_entropy(tg.tensor([0.5, 0.5]), tg.tensor([1.0])), ValueError, r"target must have the input's shape"),
     (lambda: F.mse_loss(tg.zeros(2), tg.zeros(2), reduction="avg"), ValueError, r"reduction must be one of"),
     (lambda: F.binary_cross_entropy_with_logits(tg.zeros(3), tg.zeros(2, 3)), ValueError, r"target must have"),
+    # silent before: a target of 3 gave a loss, and a (2, 4, 5) weight a loss larger than the input
+    (lambda: F.binary_cross_entropy(tg.tensor([0.5, 0.5]), tg.tensor([1.0, 3.0])), ValueError,
+     r"binary_cross_entropy: target must hold values in \[0, 1\], got values in \[1, 3\]"),
+    (lambda: F.binary_cross_entropy_with_logits(tg.zeros(4, 5), tg.zeros(4, 5), weight=np.ones((2, 4, 5)),
+                                                reduction="none"), ValueError,
+     r"weight of shape \(2, 4, 5\) must broadcast to the input's shape \(4, 5\)"),
+    (lambda: F.binary_cross_entropy(tg.tensor([0.5]), [1.0]), TypeError, r"binary_cross_entropy: target must be a Tensor"),
+    (lambda: F.leaky_relu(tg.zeros(2), None), TypeError, r"leaky_relu: negative_slope must be a number, got None"),
 ])
 def test_loss_bad_input(call, error, message):
     with pytest.raises(error, match=message):

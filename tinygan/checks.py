@@ -40,6 +40,17 @@ def integer(where: str, name: str, value, minimum: int | None = None) -> int:
     return int(value)
 
 
+def dim(where: str, name: str, value, ndim: int) -> int:
+    """`value` as an axis of a tensor with `ndim` axes, in [0, ndim): torch's range is
+    [-ndim, ndim).  Out of range is an IndexError, as in torch; modulo arithmetic would
+    quietly pick another axis."""
+    value = integer(where, name, value)
+    if not -ndim <= value < ndim:
+        raise IndexError(f"{_at(where)}{name}={value} is out of range for {ndim} dims "
+                         f"(expected an int in [{-ndim}, {ndim - 1}])")
+    return value % ndim
+
+
 def number(where: str, name: str, value, low: float = 0.0, below: float | None = None,
            high: float | None = None) -> float:
     """`value` as a float in [low, below), or in [low, high], or in [low, inf) with neither bound; NaN is refused."""

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from .autograd import Function, is_grad_enabled
+from .checks import dim as checked_dim
 from .ops import elementwise, linalg, reduce
 from .ops import shape as shape_ops
 from .random import default_generator
@@ -317,11 +318,10 @@ class Tensor:
             return self.amax(axis, bool(keepdims))
         if dim is None:
             return self.amax()
-        if not isinstance(dim, numbers.Integral) or not -self.ndim <= dim < self.ndim:
-            raise TypeError(f"max: dim must be one int in [{-self.ndim}, {self.ndim}) for a tensor of shape "
-                            f"{self.shape} (amax takes several), got {dim!r}")
+        if isinstance(dim, (tuple, list)):
+            raise TypeError(f"max: dim must be one int (amax takes several), got {dim!r}")
+        dim = checked_dim("max", "dim", dim, self.ndim)
         indices = self.argmax(dim)
-        dim = dim % self.ndim
         where = list(np.indices(indices.shape, sparse=True))  # every position of the result...
         where.insert(dim, indices.data)  # ...and, along dim, its maximum's index
         values = self[tuple(where)]
@@ -338,8 +338,11 @@ class Tensor:
     def argmax(self, dim=None, keepdim=False):
         """The index of the largest value along `dim` (the first, on ties), as an int64 tensor;
         with no `dim`, the index into the flattened tensor, as in torch."""
+        if self.data.size == 0:
+            raise ValueError(f"argmax: an empty tensor (shape {self.shape}) has no largest value")
         if dim is None:
             return Tensor._from_op(np.asarray(np.argmax(self.data), dtype=np.int64), False)
+        dim = checked_dim("argmax", "dim", dim, self.ndim)
         return Tensor._from_op(np.argmax(self.data, axis=dim, keepdims=keepdim).astype(np.int64, copy=False), False)
 
     # ------------------------------------------------------------------ shape
@@ -350,7 +353,11 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
-        start, end = start_dim % max(self.ndim, 1), end_dim % max(self.ndim, 1)
+        """Merge the axes start_dim..end_dim into one, e.g. (N, C, H, W) -> (N, C*H*W) with 1, -1."""
+        axes = max(self.ndim, 1)  # a 0-d tensor flattens like a 1-d one, as in torch
+        start, end = checked_dim("flatten", "start_dim", start_dim, axes), checked_dim("flatten", "end_dim", end_dim, axes)
+        if start > end:
+            raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} for shape {self.shape}")
         new_shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
         return shape_ops.Reshape.apply(self, shape=new_shape)
 
@@ -360,6 +367,7 @@ class Tensor:
 
     def transpose(self, dim0: int = 0, dim1: int = 1):
         """Swap two axes (torch's meaning; use `permute` for a full reordering)."""
+        dim0, dim1 = checked_dim("transpose", "dim0", dim0, self.ndim), checked_dim("transpose", "dim1", dim1, self.ndim)
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return shape_ops.Permute.apply(self, axes=tuple(axes))

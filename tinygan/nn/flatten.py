@@ -10,14 +10,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, input):
-        ndim = max(input.ndim, 1)
-        if not (-ndim <= self.start_dim < ndim and -ndim <= self.end_dim < ndim):
-            raise ValueError(f"Flatten: start_dim={self.start_dim} and end_dim={self.end_dim} must be axes of "
-                             f"the input, which has shape {input.shape}")
-        if self.start_dim % ndim > self.end_dim % ndim:
-            raise ValueError(f"Flatten: start_dim={self.start_dim} comes after end_dim={self.end_dim} "
-                             f"for an input of shape {input.shape}")
-        return input.flatten(self.start_dim, self.end_dim)
+        return input.flatten(self.start_dim, self.end_dim)  # Tensor.flatten checks both dims
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

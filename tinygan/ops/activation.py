@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.activation import leaky_relu_backward, leaky_relu_forward
-from ..checks import check_float
+from ..checks import check_float, number
 
 
 class ReLU(Function):
@@ -37,6 +37,7 @@ class LeakyReLU(Function):
     @staticmethod
     def forward(ctx, x, negative_slope=0.01):
         check_float("leaky_relu", "input", x)
+        negative_slope = number("leaky_relu", "negative_slope", negative_slope, low=-np.inf)
         ctx.save_for_backward(x)
         ctx.slope = negative_slope
         return leaky_relu_forward(x, negative_slope)

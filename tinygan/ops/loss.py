@@ -10,17 +10,26 @@ import numpy as np
 
 from ..autograd import Function
 from .activation import stable_sigmoid
-from ..checks import check_float
+from ..checks import check_array, check_float
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_pair(op: str, input: np.ndarray, target: np.ndarray, reduction: str) -> None:
+def _check_pair(op: str, input: np.ndarray, target: np.ndarray, reduction: str, weight=None) -> None:
     check_float(op, "input", input)
+    check_array(op, "target", target)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if np.shape(target) != input.shape:
         raise ValueError(f"{op}: target must have the input's shape {input.shape}, got {np.shape(target)}")
+    if weight is not None:  # it scales each element's loss: it may broadcast, but never enlarge the result
+        try:
+            fits = np.broadcast_shapes(np.shape(weight), input.shape) == input.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{op}: weight of shape {np.shape(weight)} must broadcast to the input's shape "
+                             f"{input.shape}")
 
 
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
@@ -49,10 +58,13 @@ class BinaryCrossEntropy(Function):
     @staticmethod
     def forward(ctx, p, target, weight=None, reduction="mean"):
         op = "binary_cross_entropy"
-        _check_pair(op, p, target, reduction)
+        _check_pair(op, p, target, reduction, weight)
         if np.any((p < 0) | (p > 1)) or np.any(np.isnan(p)):
             raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values in "
                              f"[{np.nanmin(p):.4g}, {np.nanmax(p):.4g}] (use binary_cross_entropy_with_logits on logits)")
+        if np.any((target < 0) | (target > 1)) or np.any(np.isnan(target)):  # as torch: a loss of them means nothing
+            raise ValueError(f"{op}: target must hold values in [0, 1], got values in "
+                             f"[{np.nanmin(target):.4g}, {np.nanmax(target):.4g}]")
         log_p, log_not_p = _clamped_logs(p)
         loss = -(target * log_p + (1 - target) * log_not_p)
         if weight is not None:
@@ -91,7 +103,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     @staticmethod
     def forward(ctx, z, target, weight=None, reduction="mean"):
-        _check_pair("binary_cross_entropy_with_logits", z, target, reduction)
+        _check_pair("binary_cross_entropy_with_logits", z, target, reduction, weight)
         loss = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
         if weight is not None:
             loss = loss * weight

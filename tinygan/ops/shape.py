@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..checks import dim as checked_dim
 
 
 class Reshape(Function):
@@ -89,7 +90,9 @@ class Cat(Function):
     def forward(ctx, *arrays, axis=0):
         if not arrays:
             raise ValueError("cat: expected a non-empty sequence of tensors")
-        axis = axis % arrays[0].ndim
+        axis = checked_dim("cat", "dim", axis, max(arrays[0].ndim, 1))
+        if arrays[0].ndim == 0:
+            raise ValueError("cat: zero-dimensional tensors cannot be joined along an axis; use stack")
         _check_same_shapes("cat", arrays, skip_axis=axis)
         ctx.axis = axis
         ctx.split_points = np.cumsum([a.shape[axis] for a in arrays])[:-1]
@@ -108,7 +111,7 @@ class Stack(Function):
         if not arrays:
             raise ValueError("stack: expected a non-empty sequence of tensors")
         _check_same_shapes("stack", arrays)
-        ctx.axis = axis % (arrays[0].ndim + 1)
+        ctx.axis = checked_dim("stack", "dim", axis, arrays[0].ndim + 1)
         return np.stack(arrays, axis=ctx.axis)
 
     @staticmethod
