@@ -110,3 +110,16 @@ def test_extreme_logits_match_torch():
                        lambda x: TF.binary_cross_entropy_with_logits(x, torch.tensor(t), reduction="none"), [z])
     compare_with_torch(F.sigmoid, torch.sigmoid, [z])
     compare_with_torch(F.tanh, torch.tanh, [z])
+
+
+def test_an_empty_batch_passes_through_as_in_torch():
+    # N = 0 reaches every reshape with a 0 in it: a -1 there cannot be worked out
+    empty = np.zeros((0, 3, 8, 8))
+    weight = random_array((3, 2, 4, 4), 1)
+    compare_with_torch(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1),
+                       lambda x, w: TF.conv_transpose2d(x, w, stride=2, padding=1), [empty, weight])
+    compare_with_torch(lambda x, w: F.conv2d(x, w, stride=2, padding=1),
+                       lambda x, w: TF.conv2d(x, w, stride=2, padding=1), [empty, random_array((2, 3, 4, 4), 2)])
+    running = (np.zeros(3), np.ones(3))
+    compare_with_torch(lambda x: F.batch_norm(x, *running, training=False),
+                       lambda x: TF.batch_norm(x, *(torch.tensor(r) for r in running), training=False), [empty])

@@ -21,7 +21,7 @@ from . import kernel
 
 def as_channels(x: np.ndarray) -> np.ndarray:
     """(N, C) or (N, C, H, W) viewed as (N, C, L)."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))  # no -1: N may be 0
 
 
 # ---------------------------------------------------------------------- NumPy reference

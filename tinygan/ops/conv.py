@@ -55,7 +55,7 @@ def _to_channel_major(x: np.ndarray) -> np.ndarray:
 
 def _row_blocks(a: np.ndarray, groups: int) -> np.ndarray:
     """Split the rows (axis 0) into `groups` consecutive blocks: (g*m, ...) -> (g, m, rest)."""
-    return a.reshape(groups, a.shape[0] // groups, -1)
+    return a.reshape(groups, a.shape[0] // groups, int(np.prod(a.shape[1:])))  # no -1: a may be empty
 
 
 def _column_blocks(a: np.ndarray, groups: int) -> np.ndarray:
@@ -241,7 +241,8 @@ class ConvTranspose2d(Function):
         else:
             pixels = _to_channel_major(x)  # (C, N*H*W)
             cols = gemm(_transposed(weight_blocks), _row_blocks(pixels, groups))  # (g, O/g*kh*kw, N*H*W)
-            out = col2im(cols.reshape(-1, pixels.shape[1]), (n, out_channels) + out_size, *geometry)
+            out = col2im(cols.reshape(cols.shape[0] * cols.shape[1], pixels.shape[1]), (n, out_channels) + out_size,
+                         *geometry)
         if bias is not None:
             out += bias[None, :, None, None]
         ctx.save_for_backward(pixels, weight)
