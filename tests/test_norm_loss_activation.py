@@ -7,6 +7,7 @@ from hypothesis import given, strategies as st
 
 import tinygan as tg
 import tinygan.functional as F
+import tinygan.nn as nn
 from tinygan.testing import batch_norm_configs, seeds, shapes
 from helpers import random_array
 
@@ -253,3 +254,20 @@ def test_float32_within_1e4_of_float64(config, seed):
         high.backward(upstream)
         assert low_x.grad.dtype == np.float32, name
         np.testing.assert_allclose(low_x.grad, high_x.grad, rtol=1e-3, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda x: F.dropout(x, 0.5, training="no"), "dropout: training must be True or False, got 'no'"),
+    (lambda x: F.batch_norm(x, np.zeros(1, np.float32), np.ones(1, np.float32), training="no"),
+     "batch_norm: training must be True or False"),
+    (lambda x: F.max_pool2d(x, 2, ceil_mode="no"), "max_pool2d: ceil_mode must be True or False"),
+    (lambda x: F.max_pool2d(x, 2, return_indices="no"), "max_pool2d: return_indices must be True or False"),
+    (lambda x: F.avg_pool2d(x, 3, padding=1, count_include_pad="no"), "avg_pool2d: count_include_pad must be"),
+    (lambda x: nn.MaxPool2d(2, ceil_mode="no"), "MaxPool2d: ceil_mode must be True or False"),
+    (lambda x: nn.AvgPool2d(2, count_include_pad=0), "AvgPool2d: count_include_pad must be True or False, got 0"),
+])
+def test_a_flag_is_true_or_false_never_a_truthy_string(call, message):
+    # 'no' is truthy: taken as True, dropout dropped, pooling rounded up, batch norm trained
+    with pytest.raises(TypeError, match=message):
+        call(tg.tensor(np.ones((1, 1, 5, 5), np.float32)))
+    assert F.max_pool2d(tg.tensor(np.ones((1, 1, 5, 5), np.float32)), 2, ceil_mode=np.bool_(True)).shape == (1, 1, 3, 3)

@@ -51,6 +51,13 @@ def dim(where: str, name: str, value, ndim: int) -> int:
     return value % ndim
 
 
+def flag(where: str, name: str, value) -> bool:
+    """`value` as a bool: True or False (NumPy's bools too), never a truthy string such as 'no'."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{_at(where)}{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def number(where: str, name: str, value, low: float = 0.0, below: float | None = None,
            high: float | None = None) -> float:
     """`value` as a float in [low, below), or in [low, high], or in [low, inf) with neither bound; NaN is refused."""

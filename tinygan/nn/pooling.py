@@ -12,7 +12,7 @@ so the reprs read like torch's.  The arithmetic lives in ops/pool.py.
 from __future__ import annotations
 
 from .. import functional as F
-from ..checks import integer, pair
+from ..checks import flag, integer, pair
 from ..ops.pool import adaptive_output_size
 from .module import Module
 
@@ -33,7 +33,8 @@ class MaxPool2d(Module):
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
+        self.return_indices = flag("MaxPool2d", "return_indices", return_indices)
+        self.ceil_mode = flag("MaxPool2d", "ceil_mode", ceil_mode)
 
     def forward(self, input):
         """The pooled input, or (pooled, indices) with return_indices=True."""
@@ -55,7 +56,8 @@ class AvgPool2d(Module):
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
-        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+        self.ceil_mode = flag("AvgPool2d", "ceil_mode", ceil_mode)
+        self.count_include_pad = flag("AvgPool2d", "count_include_pad", count_include_pad)
         self.divisor_override = divisor_override
 
     def forward(self, input):

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
-from ..checks import check_float
+from ..checks import check_float, flag
 from ..random import default_generator
 
 
@@ -44,6 +44,6 @@ def dropout(input, p: float = 0.5, training: bool = True):
     """torch.nn.functional.dropout: inverted dropout in training, the input itself otherwise."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
         raise ValueError(f"dropout: probability p must be a number between 0 and 1, got {p!r}")
-    if not training or p == 0:
+    if not flag("dropout", "training", training) or p == 0:
         return input
     return Dropout.apply(input, p=float(p))

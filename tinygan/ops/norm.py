@@ -21,7 +21,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.batchnorm import batch_norm_backward, channel_mean_var, normalize
-from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype
+from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, flag
 
 
 class BatchNorm(Function):
@@ -56,7 +56,7 @@ class BatchNorm(Function):
                 raise ValueError(f"{op}: {name} must have shape ({channels},) for an input with {channels} "
                                  f"channels, got {np.shape(value)}")
         count = x.size // channels
-        if training:
+        if flag(op, "training", training):
             if count < 2:
                 raise ValueError(f"{op}: training needs more than 1 value per channel, got input shape {x.shape}")
             mean, var = channel_mean_var(x)

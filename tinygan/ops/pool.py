@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..checks import KERNEL_DTYPES, check_array, check_float, check_rank, integer, pair
+from ..checks import KERNEL_DTYPES, check_array, check_float, check_rank, flag, integer, pair
 from ..kernels.pooling import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
                                avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_unpool2d_backward,
                                max_unpool2d_forward, first_empty_window, pool_output_size)
@@ -41,6 +41,7 @@ def _window_arguments(op, kernel_size, stride, padding):
 def _pool_arguments(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate a pooling call; return (kernel, stride, padding, dilation) as (h, w) pairs."""
     _check_input(op, x)
+    flag(op, "ceil_mode", ceil_mode)
     kernel, stride, padding = _window_arguments(op, kernel_size, stride, padding)
     dilation = pair(op, "dilation", dilation, minimum=1)
     if any(2 * p > k for p, k in zip(padding, kernel)):
@@ -121,7 +122,8 @@ class AvgPool2d(Function):
         kernel, stride, padding, _ = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
         if divisor_override is not None:
             divisor_override = integer("avg_pool2d", "divisor_override", divisor_override, minimum=1)
-        ctx.geometry = (kernel, stride, padding, bool(count_include_pad), divisor_override)
+        ctx.geometry = (kernel, stride, padding, flag("avg_pool2d", "count_include_pad", count_include_pad),
+                        divisor_override)
         ctx.input_shape = x.shape
         y = avg_pool2d_forward(_batched(x), kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
         return _unbatched_like(y, x)
@@ -226,7 +228,7 @@ class AdaptiveAvgPool2d(Function):
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max pooling; with return_indices=True, (output, indices): indices an int64 Tensor of
     flat h*W + w positions in each input plane, what max_unpool2d needs."""
-    found = [] if return_indices else None
+    found = [] if flag("max_pool2d", "return_indices", return_indices) else None
     output = MaxPool2d.apply(input, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                              ceil_mode=ceil_mode, found_indices=found)
     if not return_indices:

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.upsampling import bilinear_backward, bilinear_forward, nearest_backward, nearest_forward
-from ..checks import KERNEL_DTYPES, check_float, check_rank, pair
+from ..checks import KERNEL_DTYPES, check_float, check_rank, flag, pair
 
 MODES = ("nearest", "bilinear")
 
@@ -153,6 +153,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError(f"interpolate: mode must be one of {MODES}, got {mode!r}")
     if align_corners is not None and not isinstance(align_corners, bool):
         raise TypeError(f"interpolate: align_corners must be True, False or None, got {align_corners!r}")
+    if recompute_scale_factor is not None:
+        flag("interpolate", "recompute_scale_factor", recompute_scale_factor)
     if mode == "nearest":
         if align_corners is not None:  # torch: nearest has no corners to align
             raise ValueError(f"interpolate: align_corners can only be set with mode='bilinear', "
