@@ -68,12 +68,7 @@ class Tensor:
     T = property(lambda self: self.permute(*reversed(range(self.ndim))))
 
     def size(self, dim=None):
-        if dim is None:
-            return self.data.shape
-        if not -self.ndim <= dim < self.ndim:
-            raise IndexError(f"size: dim must be in [{-self.ndim}, {self.ndim}) for a tensor of shape {self.shape}, "
-                             f"got {dim}")
-        return self.data.shape[dim]
+        return self.data.shape if dim is None else self.data.shape[checked_dim("size", "dim", dim, self.ndim)]
 
     def numel(self) -> int:
         return self.data.size
