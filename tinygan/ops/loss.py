@@ -59,12 +59,8 @@ class BinaryCrossEntropy(Function):
     def forward(ctx, p, target, weight=None, reduction="mean"):
         op = "binary_cross_entropy"
         _check_pair(op, p, target, reduction, weight)
-        if np.any((p < 0) | (p > 1)) or np.any(np.isnan(p)):
-            raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values in "
-                             f"[{np.nanmin(p):.4g}, {np.nanmax(p):.4g}] (use binary_cross_entropy_with_logits on logits)")
-        if np.any((target < 0) | (target > 1)) or np.any(np.isnan(target)):  # as torch: a loss of them means nothing
-            raise ValueError(f"{op}: target must hold values in [0, 1], got values in "
-                             f"[{np.nanmin(target):.4g}, {np.nanmax(target):.4g}]")
+        _check_unit_interval(op, "input", p, "probabilities", " (use binary_cross_entropy_with_logits on logits)")
+        _check_unit_interval(op, "target", target, "values")  # as torch: a loss of others means nothing
         log_p, log_not_p = _clamped_logs(p)
         loss = -(target * log_p + (1 - target) * log_not_p)
         if weight is not None:
@@ -85,6 +81,12 @@ class BinaryCrossEntropy(Function):
             log_p, log_not_p = _clamped_logs(p)
             grad_target = (grad * (log_not_p - log_p)).astype(target.dtype, copy=False)
         return grad_p.astype(p.dtype, copy=False), grad_target, None
+
+
+def _check_unit_interval(op: str, name: str, values: np.ndarray, what: str, hint: str = "") -> None:
+    if np.any((values < 0) | (values > 1)) or np.any(np.isnan(values)):
+        raise ValueError(f"{op}: {name} must hold {what} in [0, 1], got values in "
+                         f"[{np.nanmin(values):.4g}, {np.nanmax(values):.4g}]{hint}")
 
 
 def _clamped_logs(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
