@@ -90,9 +90,9 @@ class Cat(Function):
     def forward(ctx, *arrays, axis=0):
         if not arrays:
             raise ValueError("cat: expected a non-empty sequence of tensors")
-        axis = checked_dim("cat", "dim", axis, max(arrays[0].ndim, 1))
         if arrays[0].ndim == 0:
             raise ValueError("cat: zero-dimensional tensors cannot be joined along an axis; use stack")
+        axis = checked_dim("cat", "dim", axis, arrays[0].ndim)
         _check_same_shapes("cat", arrays, skip_axis=axis)
         ctx.axis = axis
         ctx.split_points = np.cumsum([a.shape[axis] for a in arrays])[:-1]
