@@ -141,7 +141,7 @@ def _option(name: str) -> str:
 def data_setting(data: str) -> str:
     """--data as a run stores it: "bundled", or the folder as an absolute path, so that the
     run resumes from any working directory (a relative path means where it was typed)."""
-    return data if data == BUNDLED or not isinstance(data, str) else os.path.abspath(data)
+    return data if data == BUNDLED else os.path.abspath(data)
 
 
 def resumed_config(saved: dict, given: dict, batch: int, log=print, source: str = "the checkpoint") -> TrainConfig:
@@ -163,18 +163,20 @@ def resumed_config(saved: dict, given: dict, batch: int, log=print, source: str 
     # A checkpoint from before a setting existed was trained without it: read the missing
     # setting as "off", not as today's default.
     saved = {**SETTINGS_OF_OLDER_CHECKPOINTS, **saved}
-    if "data" in given:  # compared with the saved setting as it was stored
-        given = {**given, "data": data_setting(given["data"])}
     config = TrainConfig.from_dict({**saved, **given})
-    changed = [name for name, value in given.items() if saved.get(name) != value]
+    # Each given setting as the config stores it (--data as an absolute path), to compare
+    # with the saved one, which was stored the same way.
+    stored = config.to_dict()
+    now = {name: stored.get(name, value) for name, value in given.items()}
+    changed = [name for name, value in now.items() if saved.get(name) != value]
     shaping = [name for name in changed if name in EPOCH_SHAPING_OPTIONS]
     if batch and shaping:
-        options = ", ".join(f"{_option(name)} {saved.get(name)} -> {given[name]}" for name in shaping)
+        options = ", ".join(f"{_option(name)} {saved.get(name)} -> {now[name]}" for name in shaping)
         raise RunError(f"{source} stopped in the middle of an epoch (after batch {batch}), so {options} "
                        f"cannot change now: resume without it until an epoch ends, or start a new run with --out")
     for name in changed:
         if name != "epochs":
-            log(f"note: {_option(name)} {given[name]} replaces {source}'s {saved.get(name)}")
+            log(f"note: {_option(name)} {now[name]} replaces {source}'s {saved.get(name)}")
     return config
 
 
