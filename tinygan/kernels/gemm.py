@@ -4,10 +4,11 @@ The reference is one line, `a @ b`.  The kernel computes the same product, but s
 into blocks of rows, of columns or of its depth (see _Job) that the calling thread and a
 few helper threads multiply at once, each with NumPy's BLAS limited to a single thread;
 products too small to be worth waking a helper for stay on the calling thread.  Why not
-let OpenBLAS use its own threads, as `a @ b` does?  Because of what they do *after* a product: OpenBLAS's idle
-workers keep spinning for about a tenth of a second (unless OPENBLAS_THREAD_TIMEOUT was
-exported before NumPy was imported, which no user does), on the very cores the next Numba
-kernel needs, and a DCGAN step is a GEMM, a kernel, a GEMM, a kernel...  Measured on
+let OpenBLAS use its own threads, as `a @ b` does?  Because of what they do *after* a
+product: OpenBLAS's idle workers keep spinning for about a tenth of a second (unless
+OPENBLAS_THREAD_TIMEOUT was exported before NumPy was imported, which no user does), on
+the very cores the next Numba kernel needs, and a DCGAN step is a GEMM, a kernel, a GEMM,
+a kernel...  Measured on
 2 cores: the same step 100 ms with quiet BLAS threads and 120 ms with spinning ones.  The
 helper threads here sleep on a semaphore the moment their block is done, and the products
 run nearly as fast as with OpenBLAS's two threads (docs/performance.md has the numbers).
