@@ -84,7 +84,7 @@ MUTANTS = [
            "running_var += momentum * var * (count / (count - 1))", "running_var += momentum * var",
            "BatchNorm tracks the biased variance"),
     Mutant("batch-norm-backward-drops-term", "tinygan/kernels/batchnorm.py",
-           "a * (g3[n, c, i] - mean_grad - xhat3[n, c, i] * mean_grad_xhat)", "a * (g3[n, c, i] - mean_grad)",
+           "factor * (g - mean_grad - centred * s * mean_grad_xhat)", "factor * (g - mean_grad)",
            "BatchNorm backward forgets the variance's share of the gradient"),
     Mutant("sigmoid-derivative", "tinygan/ops/activation.py",
            "return (grad * out * (1 - out),)", "return (grad * (1 - out),)",

@@ -392,6 +392,58 @@ def test_batchnorm_training_updates_running_stats_with_unbiased_variance():
     np.testing.assert_allclose(out.data, expected, rtol=1e-4, atol=1e-5)
 
 
+def _run_one_module_at_a_time(sequential, x):
+    for module in sequential:
+        x = module(x)
+    return x
+
+
+@pytest.mark.parametrize("batch_norm, activation, shape", [
+    (lambda: nn.BatchNorm2d(3), lambda: nn.ReLU(), (4, 3, 5, 5)),
+    (lambda: nn.BatchNorm2d(3, momentum=None), lambda: nn.LeakyReLU(0.2), (4, 3, 5, 5)),
+    (lambda: nn.BatchNorm1d(3, affine=False), lambda: nn.LeakyReLU(-0.3), (6, 3)),
+    (lambda: nn.BatchNorm1d(3, track_running_stats=False), lambda: nn.ReLU(), (4, 3, 7)),
+])
+@pytest.mark.parametrize("training", [True, False])
+def test_sequential_fuses_batchnorm_and_activation_into_the_same_numbers(batch_norm, activation, shape, training):
+    """Sequential runs BatchNorm + ReLU/LeakyReLU as one op; module by module gives the same
+    outputs, gradients and running statistics, in training and evaluation mode."""
+    x = np.random.default_rng(0).normal(1.0, 2.0, size=shape).astype(np.float32)
+    upstream = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+    results = []
+    for run in (lambda model, t: model(t), _run_one_module_at_a_time):
+        tg.manual_seed(0)
+        model = nn.Sequential(batch_norm(), activation()).train(training)
+        if model[0].weight is not None:
+            model[0].weight.data[...] = [0.5, -1.5, 2.0]
+            model[0].bias.data[...] = [0.1, 0.0, -0.4]
+        for _ in range(2):  # a second call sees the first one's running statistics
+            leaf = tg.tensor(x, requires_grad=True)
+            out = run(model, leaf)
+        (out * tg.tensor(upstream)).sum().backward()
+        results.append([out.data, leaf.grad] + [p.grad for p in model.parameters()] + list(model.buffers()))
+    fused, separate = results
+    assert len(fused) == len(separate)
+    for got, expected in zip(fused, separate):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_keeps_modules_apart_when_a_hook_or_a_subclass_could_see_the_middle():
+    class DoubledBatchNorm(nn.BatchNorm2d):  # its own forward: the fused op would skip it
+        def forward(self, input):
+            return super().forward(input) * 2
+
+    x = tg.tensor(np.random.default_rng(0).normal(size=(4, 3, 2, 2)).astype(np.float32))
+    seen = []
+    hooked = nn.Sequential(nn.BatchNorm2d(3), nn.ReLU())
+    hooked[0].register_forward_hook(lambda module, inputs, out: seen.append(out.data.min()))
+    hooked(x)
+    assert seen and seen[0] < 0  # the hook saw the normalised values before the ReLU
+    subclassed = nn.Sequential(DoubledBatchNorm(3), nn.LeakyReLU(0.5))
+    normalised = (x.data - x.data.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(x.data.var(axis=(0, 2, 3), keepdims=True) + 1e-5)
+    np.testing.assert_allclose(subclassed(x).data, np.where(normalised > 0, 2 * normalised, normalised), rtol=1e-4, atol=1e-5)
+
+
 def test_batchnorm_eval_uses_running_stats():
     bn = nn.BatchNorm2d(2)
     bn.running_mean[...] = [1.0, -1.0]

@@ -25,6 +25,37 @@ def test_batch_norm_gradcheck(config, seed):
     assert tg.gradcheck(lambda x, *wb: F.batch_norm(x, *running, *wb, **options), inputs)
 
 
+@given(config=batch_norm_configs(), seed=seeds(), slope=st.sampled_from([0.0, 0.2, -0.5]))
+def test_batch_norm_activation_gradcheck(config, seed, slope):
+    shape, channels = config["input_shape"], config["input_shape"][1]
+    running = [np.zeros(channels), np.ones(channels)]
+    inputs = [leaf(shape, seed)] + ([leaf((channels,), seed + 1), leaf((channels,), seed + 2)] if config["affine"] else [])
+    options = dict(training=config["training"], momentum=config["momentum"], eps=config["eps"], negative_slope=slope)
+    assert tg.gradcheck(lambda x, *wb: F.batch_norm_activation(x, *running, *wb, **options), inputs)
+
+
+@given(config=batch_norm_configs(), seed=seeds(), slope=st.sampled_from([0.0, 0.2]))
+def test_batch_norm_activation_is_the_two_ops_in_a_row(config, seed, slope):
+    """Forward, the gradients of x, weight and bias, and the running statistics, float32."""
+    shape, channels = config["input_shape"], config["input_shape"][1]
+    x = random_array(shape, seed, low=-3, high=3).astype(np.float32)
+    weight, bias = random_array((channels,), seed + 1).astype(np.float32), random_array((channels,), seed + 2).astype(np.float32)
+    upstream = random_array(shape, seed + 3).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        running = [np.zeros(channels, np.float32), np.ones(channels, np.float32)]
+        leaves = [tg.tensor(v, requires_grad=True) for v in (x, weight, bias)]
+        options = dict(training=config["training"], momentum=config["momentum"], eps=config["eps"])
+        if fused:
+            out = F.batch_norm_activation(*leaves[:1], *running, *leaves[1:], negative_slope=slope, **options)
+        else:
+            out = F.leaky_relu(F.batch_norm(*leaves[:1], *running, *leaves[1:], **options), slope)
+        (out * tg.tensor(upstream)).sum().backward()
+        results.append([out.data] + [leaf.grad for leaf in leaves] + running)
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_batch_norm_running_var_is_unbiased_and_momentum_is_torchs():
     x = np.array([[1.0], [2.0], [3.0], [6.0]])  # one channel, m = 4: mean 3, biased var 3.5, unbiased 14/3
     running_mean, running_var = np.array([10.0]), np.array([1.0])

@@ -9,7 +9,7 @@ from .ops.dropout import dropout
 from .ops.embedding import embedding
 from .ops.linalg import linear, matmul
 from .ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, mse_loss
-from .ops.norm import batch_norm
+from .ops.norm import batch_norm, batch_norm_activation
 from .ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_unpool2d
 from .ops.upsample import interpolate
 
@@ -17,3 +17,4 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "linear", "matmul", "conv2d"
            "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"]
 __all__ += ["max_pool2d", "avg_pool2d", "max_unpool2d", "adaptive_avg_pool2d", "interpolate"]
 __all__ += ["dropout", "embedding"]
+__all__ += ["batch_norm_activation"]  # not in torch: batch_norm then leaky_relu as one op (nn.Sequential's fusion)

@@ -5,9 +5,19 @@ reduces over its m = N*L values.  NumPy needs several full passes and temporarie
 each of these steps; the kernels make one or two passes per channel, in parallel over
 channels, accumulating the sums in float64 so float32 statistics stay accurate.
 
-    channel_mean_var:     mean_c, biased var_c
-    normalize:            xhat = (x - mean_c) * inv_std_c,  y = xhat * scale_c + shift_c
-    batch_norm_backward:  sum g, sum g*xhat, and dL/dx (training or evaluation form)
+    channel_mean_var:     mean_c, biased var_c                               (one read of x)
+    normalize:            y = leaky((x - mean_c) * inv_std_c * scale_c + shift_c, slope)
+                                                                             (one read, one write)
+    batch_norm_backward:  g' = g * leaky'(y, slope), then sum g', sum g' * xhat and dL/dx
+                                                                             (two reads of g and x, one write)
+
+with leaky(y, slope) = y if y > 0 else slope * y.  slope = 1 is no activation at all (plain
+batch norm), slope = 0 a ReLU, 0.2 the DCGAN's LeakyReLU: a batch norm followed by an
+activation is one pass over memory instead of two (ops/norm.py, `batch_norm_activation`).
+
+Nothing but the input x is kept for the backward: xhat = (x - mean) * inv_std is
+recomputed there, in the same arithmetic as the forward, which costs a few multiply-adds
+per element against a whole array written and read back.  (torch keeps x too.)
 
 The `reference_*` functions are the same computations in plain NumPy.
 """
@@ -18,6 +28,8 @@ import numpy as np
 
 from . import kernel
 
+NO_ACTIVATION = 1.0  # the slope that makes leaky(y, slope) = y
+
 
 def as_channels(x: np.ndarray) -> np.ndarray:
     """(N, C) or (N, C, H, W) viewed as (N, C, L)."""
@@ -25,6 +37,10 @@ def as_channels(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- NumPy reference
+def _per_channel(v, x3):
+    return np.asarray(v, dtype=x3.dtype)[None, :, None]
+
+
 def reference_channel_mean_var(x):
     x3 = as_channels(x)
     mean = x3.mean(axis=(0, 2))
@@ -32,22 +48,25 @@ def reference_channel_mean_var(x):
     return mean, (centred * centred).mean(axis=(0, 2))
 
 
-def reference_normalize(x, mean, inv_std, scale, shift):
+def reference_normalize(x, mean, inv_std, scale, shift, slope=NO_ACTIVATION):
     x3 = as_channels(x)
-    xhat = (x3 - mean[None, :, None]) * inv_std[None, :, None]
-    return xhat.reshape(x.shape), (xhat * scale[None, :, None] + shift[None, :, None]).reshape(x.shape)
+    y = (x3 - _per_channel(mean, x3)) * (_per_channel(inv_std, x3) * _per_channel(scale, x3)) + _per_channel(shift, x3)
+    return np.where(y > 0, y, y * x3.dtype.type(slope)).reshape(x.shape)
 
 
-def reference_batch_norm_backward(grad, xhat, scale, training):
-    g3, xhat3 = as_channels(grad), as_channels(xhat)
+def reference_batch_norm_backward(grad, x, mean, inv_std, scale, shift, training, slope=NO_ACTIVATION):
+    g3, x3 = as_channels(grad), as_channels(x)
+    xhat = (x3 - _per_channel(mean, x3)) * _per_channel(inv_std, x3)
+    y = (x3 - _per_channel(mean, x3)) * (_per_channel(inv_std, x3) * _per_channel(scale, x3)) + _per_channel(shift, x3)
+    g3 = np.where(y > 0, g3, g3 * g3.dtype.type(slope))  # through the activation first
     sum_grad = g3.sum(axis=(0, 2))
-    sum_grad_xhat = (g3 * xhat3).sum(axis=(0, 2))
+    sum_grad_xhat = (g3 * xhat).sum(axis=(0, 2))
     if training:
         count = g3.shape[0] * g3.shape[2]
-        grad_x = (g3 - sum_grad[None, :, None] / count - xhat3 * (sum_grad_xhat / count)[None, :, None])
+        grad_x = g3 - sum_grad[None, :, None] / count - xhat * (sum_grad_xhat / count)[None, :, None]
     else:
         grad_x = g3
-    return (grad_x * scale[None, :, None]).reshape(grad.shape), sum_grad, sum_grad_xhat
+    return (grad_x * _per_channel(scale, x3) * _per_channel(inv_std, x3)).reshape(grad.shape), sum_grad, sum_grad_xhat
 
 
 # ---------------------------------------------------------------------- Numba kernels
@@ -56,50 +75,66 @@ def _channel_mean_var_kernel(x3, mean, var):
     n_images, channels, length = x3.shape
     count = n_images * length
     for c in numba.prange(channels):
-        total = 0.0
+        # One pass, summing d = x - K and d^2 for K one of the channel's own values.  The
+        # textbook one-pass E[x^2] - E[x]^2 cancels catastrophically when the mean is large
+        # against the spread; around a value of the data the sums stay of the spread's size
+        # (the "shifted data" algorithm), so one read of x does what two passes did.
+        shifted = np.float64(x3[0, c, 0])
+        total, squares = 0.0, 0.0
         for n in range(n_images):
             for i in range(length):
-                total += x3[n, c, i]
-        mu = total / count
-        squares = 0.0  # a second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2
-        for n in range(n_images):
-            for i in range(length):
-                d = x3[n, c, i] - mu
+                d = x3[n, c, i] - shifted
+                total += d
                 squares += d * d
-        mean[c] = mu
-        var[c] = squares / count
+        offset = total / count
+        mean[c] = shifted + offset
+        var[c] = max(squares / count - offset * offset, 0.0)  # never below 0 by rounding
 
 
 @kernel
-def _normalize_kernel(x3, mean, inv_std, scale, shift, xhat3, out3):
+def _normalize_kernel(x3, mean, inv_std, scale, shift, slope, out3):
     n_images, channels, length = x3.shape
     for c in numba.prange(channels):
-        mu, s, a, b = mean[c], inv_std[c], scale[c], shift[c]
+        mu, b = mean[c], shift[c]
+        factor = inv_std[c] * scale[c]
         for n in range(n_images):
             for i in range(length):
-                h = (x3[n, c, i] - mu) * s
-                xhat3[n, c, i] = h
-                out3[n, c, i] = h * a + b
+                y = (x3[n, c, i] - mu) * factor + b  # the same expression as the backward's
+                out3[n, c, i] = y if y > 0 else y * slope
 
 
 @kernel(reassociate=True)
-def _backward_kernel(g3, xhat3, scale, training, grad_x3, sum_grad, sum_grad_xhat):
+def _backward_kernel(g3, x3, mean, inv_std, scale, shift, training, slope, grad_x3, sum_grad, sum_grad_xhat):
     n_images, channels, length = g3.shape
     count = n_images * length
     for c in numba.prange(channels):
+        mu, s, b = mean[c], inv_std[c], shift[c]
+        # The activation's derivative needs the sign of the forward's y, so y is recomputed by
+        # the very expression the forward used: one product and one sum.  Written as
+        # (x - mu) * s * a + b instead, reassociate=True would let the compiler regroup the
+        # products, and a y within rounding of 0 could change sign between the two kernels.
+        factor = s * scale[c]
         total, total_xhat = 0.0, 0.0
         for n in range(n_images):
             for i in range(length):
-                total += g3[n, c, i]
-                total_xhat += g3[n, c, i] * xhat3[n, c, i]
+                centred = x3[n, c, i] - mu
+                g = g3[n, c, i] if centred * factor + b > 0 else g3[n, c, i] * slope
+                xhat = centred * s
+                total += g
+                total_xhat += g * xhat
         sum_grad[c] = total
         sum_grad_xhat[c] = total_xhat
-        a = scale[c]
         mean_grad = total / count if training else 0.0
         mean_grad_xhat = total_xhat / count if training else 0.0
         for n in range(n_images):
             for i in range(length):
-                grad_x3[n, c, i] = a * (g3[n, c, i] - mean_grad - xhat3[n, c, i] * mean_grad_xhat)
+                centred = x3[n, c, i] - mu
+                g = g3[n, c, i] if centred * factor + b > 0 else g3[n, c, i] * slope
+                grad_x3[n, c, i] = factor * (g - mean_grad - centred * s * mean_grad_xhat)
+
+
+def _channel_values(v, dtype):
+    return np.ascontiguousarray(v, dtype=dtype)
 
 
 def channel_mean_var(x):
@@ -110,22 +145,23 @@ def channel_mean_var(x):
     return mean.astype(x.dtype), var.astype(x.dtype)
 
 
-def normalize(x, mean, inv_std, scale, shift):
-    """(xhat, y): xhat = (x - mean) * inv_std and y = xhat * scale + shift, per channel."""
+def normalize(x, mean, inv_std, scale, shift, slope=NO_ACTIVATION):
+    """y = leaky((x - mean) * inv_std * scale + shift, slope), per channel (slope 1: no activation)."""
     x = np.ascontiguousarray(x)
-    xhat, out = np.empty_like(x), np.empty_like(x)
-    cast = lambda v: np.ascontiguousarray(v, dtype=x.dtype)
-    _normalize_kernel(as_channels(x), cast(mean), cast(inv_std), cast(scale), cast(shift),
-                      as_channels(xhat), as_channels(out))
-    return xhat, out
+    out = np.empty_like(x)
+    per_channel = [_channel_values(v, x.dtype) for v in (mean, inv_std, scale, shift)]
+    _normalize_kernel(as_channels(x), *per_channel, x.dtype.type(slope), as_channels(out))
+    return out
 
 
-def batch_norm_backward(grad, xhat, scale, training):
-    """(dL/dx, sum of g, sum of g * xhat) per channel; see ops/norm.py for the derivation."""
-    grad = np.ascontiguousarray(grad)
+def batch_norm_backward(grad, x, mean, inv_std, scale, shift, training, slope=NO_ACTIVATION):
+    """(dL/dx, sum of g', sum of g' * xhat) per channel, g' the gradient at the activation's input;
+    see ops/norm.py for the derivation."""
+    grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
     grad_x = np.empty_like(grad)
     channels = grad.shape[1]
     sum_grad, sum_grad_xhat = np.empty(channels, dtype=np.float64), np.empty(channels, dtype=np.float64)
-    _backward_kernel(as_channels(grad), as_channels(xhat), np.ascontiguousarray(scale, dtype=grad.dtype),
-                     training, as_channels(grad_x), sum_grad, sum_grad_xhat)
+    per_channel = [_channel_values(v, grad.dtype) for v in (mean, inv_std, scale, shift)]
+    _backward_kernel(as_channels(grad), as_channels(x), *per_channel, training, grad.dtype.type(slope),
+                     as_channels(grad_x), sum_grad, sum_grad_xhat)
     return grad_x, sum_grad.astype(grad.dtype), sum_grad_xhat.astype(grad.dtype)

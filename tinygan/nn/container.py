@@ -2,13 +2,22 @@
 
 Children are named "0", "1", ... (or by the keys of an OrderedDict), which is where
 state_dict keys such as "0.weight" and "1.running_mean" come from.
+
+One thing torch's Sequential does not do: a BatchNorm directly followed by a ReLU or
+LeakyReLU runs as one op (`_BatchNorm.forward_with_activation`).  The numbers are the
+same as the two modules', but the normalised values are never written out and read back
+in between, in the forward or in the backward: in a DCGAN training step that is
+a few percent of the time (docs/performance.md).  Only the library's own modules, with
+no forward hooks, are fused; anything else runs one module at a time, as written.
 """
 from __future__ import annotations
 
 import numbers
 from collections import OrderedDict
 
+from .activation import LeakyReLU, ReLU
 from .module import Module
+from .norm import _BatchNorm
 
 
 class Sequential(Module):
@@ -28,8 +37,17 @@ class Sequential(Module):
                 self.add_module(str(index), _check_module(module, index))
 
     def forward(self, input):
-        for module in self._modules.values():
-            input = module(input)
+        modules = list(self._modules.values())
+        index = 0
+        while index < len(modules):
+            module = modules[index]
+            slope = _fused_activation_slope(module, modules[index + 1]) if index + 1 < len(modules) else None
+            if slope is None:
+                input = module(input)
+                index += 1
+            else:
+                input = module.forward_with_activation(input, slope)
+                index += 2
         return input
 
     def __len__(self) -> int:
@@ -73,6 +91,20 @@ class Sequential(Module):
         for module in modules:
             self.append(module)
         return self
+
+
+def _fused_activation_slope(module, following) -> float | None:
+    """The slope to fuse into `module` when it is a plain BatchNorm followed by a plain ReLU or
+    LeakyReLU (0.0 for ReLU), else None.  A subclass with its own forward, or a forward hook,
+    which could look at the BatchNorm's output or change it, keeps the two modules apart."""
+    plain_batch_norm = isinstance(module, _BatchNorm) and type(module).forward is _BatchNorm.forward
+    if not plain_batch_norm or module._forward_hooks or following._forward_hooks:
+        return None
+    if type(following) is ReLU:
+        return 0.0
+    if type(following) is LeakyReLU:
+        return following.negative_slope
+    return None
 
 
 def _check_module(module, where):

@@ -20,6 +20,7 @@ import numpy as np
 from .. import functional as F
 from . import init
 from ..checks import integer
+from ..ops.norm import batch_norm_activation
 from .module import Module, Parameter
 
 
@@ -80,10 +81,18 @@ class _BatchNorm(Module):
                              f"got input of shape {shape}")
 
     def forward(self, input):
-        self._check_input(input)
-        return self._normalise(input)
+        return self.forward_with_activation(input, None)
 
-    def _normalise(self, input):
+    def forward_with_activation(self, input, negative_slope: float | None):
+        """forward(input), then leaky_relu(..., negative_slope) (0: relu) in the same op; None: no activation.
+
+        nn.Sequential calls this for a BatchNorm followed by a ReLU or LeakyReLU
+        (container.py): the same numbers as the two modules, one pass over memory fewer.
+        """
+        self._check_input(input)
+        return self._normalise(input, negative_slope)
+
+    def _normalise(self, input, negative_slope):
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1  # in place on the 0-d int64 buffer
@@ -92,9 +101,11 @@ class _BatchNorm(Module):
         # Batch statistics in training, and also in evaluation when there are no running ones.
         use_batch_stats = self.training or self.running_mean is None
         update_running = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if update_running else None,
-                            self.running_var if update_running else None, self.weight, self.bias,
-                            use_batch_stats, momentum, self.eps)
+        statistics = (self.running_mean, self.running_var) if update_running else (None, None)
+        if negative_slope is None:
+            return F.batch_norm(input, *statistics, self.weight, self.bias, use_batch_stats, momentum, self.eps)
+        return batch_norm_activation(input, *statistics, self.weight, self.bias, use_batch_stats, momentum, self.eps,
+                                     negative_slope)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -107,13 +118,13 @@ class BatchNorm1d(_BatchNorm):
     _input_ranks = (2, 3)
     _input_meaning = "(N, C) or (N, C, L)"
 
-    def forward(self, input):
+    def forward_with_activation(self, input, negative_slope: float | None):
         self._check_input(input)
         if input.ndim == 3:
             # (N, C, L) normalises exactly like an image with H = L, W = 1.
             n, c, length = input.shape
-            return self._normalise(input.reshape(n, c, length, 1)).reshape(n, c, length)
-        return self._normalise(input)
+            return self._normalise(input.reshape(n, c, length, 1), negative_slope).reshape(n, c, length)
+        return self._normalise(input, negative_slope)
 
 
 class BatchNorm2d(_BatchNorm):

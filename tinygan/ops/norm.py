@@ -20,12 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..kernels.batchnorm import batch_norm_backward, channel_mean_var, normalize
-from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, flag
+from ..kernels.batchnorm import NO_ACTIVATION, batch_norm_backward, channel_mean_var, normalize
+from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, flag, number
 
 
 class BatchNorm(Function):
-    """Batch norm with a closed-form backward (not a chain of elementwise ops).
+    """Batch norm with a closed-form backward (not a chain of elementwise ops), optionally
+    followed by a leaky ReLU in the same pass (`batch_norm_activation`).
 
     Backward, derived per channel with m values, g = dL/dy, and s = 1/sqrt(var + eps):
         dL/dbias   = sum g
@@ -39,12 +40,18 @@ class BatchNorm(Function):
         dL/dx    = weight * s * ( g - mean(g) - xhat * mean(g * xhat) ).
     In evaluation, mean and var are constants and dL/dx = weight * s * g.
 
+    With an activation z = leaky_relu(y, slope) after it, the chain rule first turns the
+    upstream dL/dz into g = dL/dy = dL/dz where y > 0, slope * dL/dz elsewhere, and the
+    formulas above go on unchanged.
+
     The statistics, the normalisation and this backward each run as one fused Numba
-    kernel over the channels (kernels/batchnorm.py, with its NumPy reference).
+    kernel over the channels (kernels/batchnorm.py, with its NumPy reference).  The
+    backward keeps x and recomputes xhat from it, as torch does.
     """
 
     @staticmethod
-    def forward(ctx, x, running_mean, running_var, weight, bias, training=False, momentum=0.1, eps=1e-5):
+    def forward(ctx, x, running_mean, running_var, weight, bias, training=False, momentum=0.1, eps=1e-5,
+                activation_slope=None):
         op = "batch_norm"
         check_float(op, "input", x, KERNEL_DTYPES)
         check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
@@ -73,17 +80,17 @@ class BatchNorm(Function):
         inv_std = 1 / np.sqrt(np.asarray(var, dtype=x.dtype) + x.dtype.type(eps))
         scale = np.ones(channels, dtype=x.dtype) if weight is None else weight
         shift = np.zeros(channels, dtype=x.dtype) if bias is None else bias
-        xhat, out = normalize(x, mean, inv_std, scale, shift)
-        ctx.save_for_backward(xhat, inv_std, weight)
-        ctx.training = training
-        return out
+        slope = NO_ACTIVATION if activation_slope is None else activation_slope
+        ctx.save_for_backward(x, np.asarray(mean, dtype=x.dtype), inv_std, scale, shift)
+        ctx.training, ctx.slope = training, slope
+        return normalize(x, mean, inv_std, scale, shift, slope)
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, inv_std, weight = ctx.saved_tensors
+        x, mean, inv_std, scale, shift = ctx.saved_tensors
         needs_x, _, _, needs_weight, needs_bias = (ctx.needs_input_grad + (False,) * 5)[:5]
-        scale = inv_std if weight is None else weight * inv_std
-        grad_x, grad_bias, grad_weight = batch_norm_backward(grad, xhat, scale, ctx.training)
+        grad_x, grad_bias, grad_weight = batch_norm_backward(grad, x, mean, inv_std, scale, shift, ctx.training,
+                                                             ctx.slope)
         return (grad_x if needs_x else None, None, None, grad_weight if needs_weight else None,
                 grad_bias if needs_bias else None)
 
@@ -92,3 +99,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """torch.nn.functional.batch_norm: running_mean/running_var (arrays or tensors) update in place."""
     return BatchNorm.apply(input, running_mean, running_var, weight, bias,
                            training=training, momentum=momentum, eps=eps)
+
+
+def batch_norm_activation(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                          eps=1e-5, negative_slope=0.0):
+    """leaky_relu(batch_norm(input, ...), negative_slope) as one op (negative_slope 0: relu).
+
+    The same numbers as the two ops one after the other, in one pass over memory each way
+    instead of two; nn.Sequential uses it for a BatchNorm followed by a ReLU or LeakyReLU.
+    """
+    slope = number("batch_norm_activation", "negative_slope", negative_slope, low=-np.inf)
+    return BatchNorm.apply(input, running_mean, running_var, weight, bias, training=training, momentum=momentum,
+                           eps=eps, activation_slope=slope)
