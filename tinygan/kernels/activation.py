@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import kernel
+from . import kernel, layout
 
 
 def reference_leaky_relu_forward(x, slope):
@@ -42,16 +42,17 @@ def _leaky_relu_backward_kernel(grad, x, grad_x, slope):
 
 
 def leaky_relu_forward(x, slope):
-    """max(x, 0) + slope * min(x, 0), elementwise, in x's dtype."""
-    x = np.asarray(x, order="C")  # (not ascontiguousarray: it turns 0-d arrays into 1-d)
-    out = np.empty_like(x)
-    _leaky_relu_forward_kernel(x.reshape(-1), out.reshape(-1), x.dtype.type(slope))
+    """max(x, 0) + slope * min(x, 0), elementwise, in x's dtype and memory order (kernels/layout.py)."""
+    x = layout.dense(np.asarray(x))
+    out = layout.empty_like(x)
+    _leaky_relu_forward_kernel(layout.flat(x), layout.flat(out), x.dtype.type(slope))
     return out
 
 
 def leaky_relu_backward(grad, x, slope):
-    """The gradient through leaky_relu at input x."""
-    grad, x = np.asarray(grad, order="C"), np.asarray(x, order="C")
-    grad_x = np.empty_like(grad)
-    _leaky_relu_backward_kernel(grad.reshape(-1), x.reshape(-1), grad_x.reshape(-1), grad.dtype.type(slope))
+    """The gradient through leaky_relu at input x, in x's memory order."""
+    x = layout.dense(np.asarray(x))
+    grad = layout.like(np.asarray(grad), x)  # the kernel walks both in the same order
+    grad_x = layout.empty_like(x)
+    _leaky_relu_backward_kernel(layout.flat(grad), layout.flat(x), layout.flat(grad_x), grad.dtype.type(slope))
     return grad_x

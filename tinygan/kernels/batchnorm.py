@@ -26,14 +26,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import kernel
+from . import kernel, layout
 
 NO_ACTIVATION = 1.0  # the slope that makes leaky(y, slope) = y
-
-
-def as_channels(x: np.ndarray) -> np.ndarray:
-    """(N, C) or (N, C, H, W) viewed as (N, C, L)."""
-    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))  # no -1: N may be 0
 
 
 # ---------------------------------------------------------------------- NumPy reference
@@ -42,20 +37,20 @@ def _per_channel(v, x3):
 
 
 def reference_channel_mean_var(x):
-    x3 = as_channels(x)
+    x3 = layout.planes(x)
     mean = x3.mean(axis=(0, 2))
     centred = x3 - mean[None, :, None]
     return mean, (centred * centred).mean(axis=(0, 2))
 
 
 def reference_normalize(x, mean, inv_std, scale, shift, slope=NO_ACTIVATION):
-    x3 = as_channels(x)
+    x3 = layout.planes(x)
     y = (x3 - _per_channel(mean, x3)) * (_per_channel(inv_std, x3) * _per_channel(scale, x3)) + _per_channel(shift, x3)
     return np.where(y > 0, y, y * x3.dtype.type(slope)).reshape(x.shape)
 
 
 def reference_batch_norm_backward(grad, x, mean, inv_std, scale, shift, training, slope=NO_ACTIVATION):
-    g3, x3 = as_channels(grad), as_channels(x)
+    g3, x3 = layout.planes(grad), layout.planes(x)
     xhat = (x3 - _per_channel(mean, x3)) * _per_channel(inv_std, x3)
     y = (x3 - _per_channel(mean, x3)) * (_per_channel(inv_std, x3) * _per_channel(scale, x3)) + _per_channel(shift, x3)
     g3 = np.where(y > 0, g3, g3 * g3.dtype.type(slope))  # through the activation first
@@ -70,20 +65,23 @@ def reference_batch_norm_backward(grad, x, mean, inv_std, scale, shift, training
 
 
 # ---------------------------------------------------------------------- Numba kernels
+# Each array comes as the rows of a (N*C, L) matrix and its steps: plane (n, c) is row
+# n * steps[0] + c * steps[1] (kernels/layout.py: the same code reads either memory order).
 @kernel(reassociate=True)  # long sums: see kernels/__init__.py
-def _channel_mean_var_kernel(x3, mean, var):
-    n_images, channels, length = x3.shape
+def _channel_mean_var_kernel(x, x_steps, n_images, mean, var):
+    channels, length = mean.shape[0], x.shape[1]
     count = n_images * length
     for c in numba.prange(channels):
         # One pass, summing d = x - K and d^2 for K one of the channel's own values.  The
         # textbook one-pass E[x^2] - E[x]^2 cancels catastrophically when the mean is large
         # against the spread; around a value of the data the sums stay of the spread's size
         # (the "shifted data" algorithm), so one read of x does what two passes did.
-        shifted = np.float64(x3[0, c, 0])
+        shifted = np.float64(x[c * x_steps[1], 0])
         total, squares = 0.0, 0.0
         for n in range(n_images):
+            row = x[n * x_steps[0] + c * x_steps[1]]
             for i in range(length):
-                d = x3[n, c, i] - shifted
+                d = row[i] - shifted
                 total += d
                 squares += d * d
         offset = total / count
@@ -92,20 +90,23 @@ def _channel_mean_var_kernel(x3, mean, var):
 
 
 @kernel
-def _normalize_kernel(x3, mean, inv_std, scale, shift, slope, out3):
-    n_images, channels, length = x3.shape
+def _normalize_kernel(x, x_steps, n_images, mean, inv_std, scale, shift, slope, out, out_steps):
+    channels, length = mean.shape[0], x.shape[1]
     for c in numba.prange(channels):
         mu, b = mean[c], shift[c]
         factor = inv_std[c] * scale[c]
         for n in range(n_images):
+            source = x[n * x_steps[0] + c * x_steps[1]]
+            target = out[n * out_steps[0] + c * out_steps[1]]
             for i in range(length):
-                y = (x3[n, c, i] - mu) * factor + b  # the same expression as the backward's
-                out3[n, c, i] = y if y > 0 else y * slope
+                y = (source[i] - mu) * factor + b  # the same expression as the backward's
+                target[i] = y if y > 0 else y * slope
 
 
 @kernel(reassociate=True)
-def _backward_kernel(g3, x3, mean, inv_std, scale, shift, training, slope, grad_x3, sum_grad, sum_grad_xhat):
-    n_images, channels, length = g3.shape
+def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shift, training, slope,
+                     grad_x, grad_x_steps, sum_grad, sum_grad_xhat):
+    channels, length = mean.shape[0], x.shape[1]
     count = n_images * length
     for c in numba.prange(channels):
         mu, s, b = mean[c], inv_std[c], shift[c]
@@ -116,21 +117,23 @@ def _backward_kernel(g3, x3, mean, inv_std, scale, shift, training, slope, grad_
         factor = s * scale[c]
         total, total_xhat = 0.0, 0.0
         for n in range(n_images):
+            g_row, x_row = g[n * g_steps[0] + c * g_steps[1]], x[n * x_steps[0] + c * x_steps[1]]
             for i in range(length):
-                centred = x3[n, c, i] - mu
-                g = g3[n, c, i] if centred * factor + b > 0 else g3[n, c, i] * slope
-                xhat = centred * s
-                total += g
-                total_xhat += g * xhat
+                centred = x_row[i] - mu
+                gi = g_row[i] if centred * factor + b > 0 else g_row[i] * slope
+                total += gi
+                total_xhat += gi * (centred * s)
         sum_grad[c] = total
         sum_grad_xhat[c] = total_xhat
         mean_grad = total / count if training else 0.0
         mean_grad_xhat = total_xhat / count if training else 0.0
         for n in range(n_images):
+            g_row, x_row = g[n * g_steps[0] + c * g_steps[1]], x[n * x_steps[0] + c * x_steps[1]]
+            target = grad_x[n * grad_x_steps[0] + c * grad_x_steps[1]]
             for i in range(length):
-                centred = x3[n, c, i] - mu
-                g = g3[n, c, i] if centred * factor + b > 0 else g3[n, c, i] * slope
-                grad_x3[n, c, i] = factor * (g - mean_grad - centred * s * mean_grad_xhat)
+                centred = x_row[i] - mu
+                gi = g_row[i] if centred * factor + b > 0 else g_row[i] * slope
+                target[i] = factor * (gi - mean_grad - centred * s * mean_grad_xhat)
 
 
 def _channel_values(v, dtype):
@@ -141,27 +144,31 @@ def channel_mean_var(x):
     """Per-channel mean and biased variance of (N, C[, H, W]) x, in x's dtype."""
     channels = x.shape[1]
     mean, var = np.empty(channels, dtype=np.float64), np.empty(channels, dtype=np.float64)
-    _channel_mean_var_kernel(as_channels(np.ascontiguousarray(x)), mean, var)
+    _channel_mean_var_kernel(*layout.plane_rows(layout.dense(x)), x.shape[0], mean, var)
     return mean.astype(x.dtype), var.astype(x.dtype)
 
 
 def normalize(x, mean, inv_std, scale, shift, slope=NO_ACTIVATION):
-    """y = leaky((x - mean) * inv_std * scale + shift, slope), per channel (slope 1: no activation)."""
-    x = np.ascontiguousarray(x)
-    out = np.empty_like(x)
+    """y = leaky((x - mean) * inv_std * scale + shift, slope), per channel (slope 1: no activation).
+
+    x may be batch-major or channel-major (kernels/layout.py); a 4-D y is written channel-major,
+    channel by channel as the kernel computes it, the order a following convolution multiplies in.
+    """
+    x = layout.dense(x)
+    out = layout.empty(x.shape, x.dtype, channel_major=True) if x.ndim == 4 else np.empty_like(x)
     per_channel = [_channel_values(v, x.dtype) for v in (mean, inv_std, scale, shift)]
-    _normalize_kernel(as_channels(x), *per_channel, x.dtype.type(slope), as_channels(out))
+    _normalize_kernel(*layout.plane_rows(x), x.shape[0], *per_channel, x.dtype.type(slope), *layout.plane_rows(out))
     return out
 
 
 def batch_norm_backward(grad, x, mean, inv_std, scale, shift, training, slope=NO_ACTIVATION):
     """(dL/dx, sum of g', sum of g' * xhat) per channel, g' the gradient at the activation's input;
-    see ops/norm.py for the derivation."""
-    grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
-    grad_x = np.empty_like(grad)
+    see ops/norm.py for the derivation.  dL/dx comes in x's memory order."""
+    grad, x = layout.dense(grad), layout.dense(x)
+    grad_x = layout.empty_like(x)
     channels = grad.shape[1]
     sum_grad, sum_grad_xhat = np.empty(channels, dtype=np.float64), np.empty(channels, dtype=np.float64)
     per_channel = [_channel_values(v, grad.dtype) for v in (mean, inv_std, scale, shift)]
-    _backward_kernel(as_channels(grad), as_channels(x), *per_channel, training, grad.dtype.type(slope),
-                     as_channels(grad_x), sum_grad, sum_grad_xhat)
+    _backward_kernel(*layout.plane_rows(grad), *layout.plane_rows(x), x.shape[0], *per_channel, training,
+                     grad.dtype.type(slope), *layout.plane_rows(grad_x), sum_grad, sum_grad_xhat)
     return grad_x, sum_grad.astype(grad.dtype), sum_grad_xhat.astype(grad.dtype)

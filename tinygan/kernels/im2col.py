@@ -30,7 +30,7 @@ import functools
 import numba
 import numpy as np
 
-from . import kernel
+from . import kernel, layout
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -108,10 +108,9 @@ def _offsets(*pairs) -> np.ndarray:
 
 
 @kernel
-def _im2col_kernel(x, cols, offsets):
-    n_images, channels, height, width = x.shape
+def _im2col_kernel(planes, cols, offsets):
+    n_images, channels, _ = planes.shape
     taps, plane = offsets.shape
-    planes = x.reshape(n_images, channels, height * width)
     # One parallel task per row (c, tap) of cols: rows are disjoint, and each row is
     # written front to back, which keeps the writes streaming through the cache.
     for row in numba.prange(channels * taps):
@@ -128,10 +127,9 @@ IMAGES_PER_COL2IM_TASK = 8
 
 
 @kernel
-def _col2im_kernel(cols, image, offsets):
-    n_images, channels, height, width = image.shape
+def _col2im_kernel(cols, planes, offsets):
+    n_images, channels, _ = planes.shape
     taps, plane = offsets.shape
-    planes = image.reshape(n_images, channels, height * width)
     blocks = (n_images + IMAGES_PER_COL2IM_TASK - 1) // IMAGES_PER_COL2IM_TASK
     # One parallel task per channel and block of images: every write of a task lands in
     # its own planes, so the sums need no locks even though windows overlap.  Each plane
@@ -162,16 +160,20 @@ def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size)
 
 
 def im2col(x, kernel, stride, padding, dilation, out_size):
-    """(N, C, H, W) -> cols (C*kh*kw, N*OH*OW), in x's dtype (Numba kernel)."""
+    """(N, C, H, W) -> cols (C*kh*kw, N*OH*OW), in x's dtype (Numba kernel).
+
+    x may be batch-major or channel-major (kernels/layout.py): the kernel reads plane by plane.
+    """
     offsets = _offsets(x.shape[2:], kernel, stride, padding, dilation, out_size)
     cols = np.empty((x.shape[1] * offsets.shape[0], x.shape[0] * offsets.shape[1]), dtype=x.dtype)
-    _im2col_kernel(np.ascontiguousarray(x), cols, offsets)
+    _im2col_kernel(layout.planes(layout.dense(x)), cols, offsets)
     return cols
 
 
-def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
-    """cols (C*kh*kw, N*OH*OW) -> the (N, C, H, W) image that sums them back (Numba kernel)."""
+def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size, channel_major=False):
+    """cols (C*kh*kw, N*OH*OW) -> the (N, C, H, W) image that sums them back (Numba kernel),
+    batch-major or, with channel_major=True, channel-major (kernels/layout.py)."""
     offsets = _offsets(input_shape[2:], kernel, stride, padding, dilation, out_size)
-    image = np.empty(input_shape, dtype=cols.dtype)
-    _col2im_kernel(np.ascontiguousarray(cols), image, offsets)
+    image = layout.empty(input_shape, cols.dtype, channel_major)
+    _col2im_kernel(np.ascontiguousarray(cols), layout.planes(image), offsets)
     return image

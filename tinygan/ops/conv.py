@@ -24,6 +24,12 @@ and all g products are ONE batched matmul, W2 @ cols -> (g, O/g, N*OH*OW).  grou
 the same code with a batch of one: NumPy's matmul runs the same single BLAS call as for a
 2-D product, and every reshape above is a view.
 
+Memory order.  The products multiply activations laid out (C, N*H*W), channel by channel.
+conv2d hands its result on in that order, as an (N, O, OH, OW) view of the product with
+no copy (a *channel-major* array, kernels/layout.py), and both ops take an input in
+that order without copying it; every op that may come next reads either order.  The
+gradient for the input comes back in the input's order where that costs nothing.
+
 When the single window covers the whole image (the DCGAN's first layer, 1x1 -> 7x7, and
 its discriminator's last, 7x7 -> 1x1), each column of cols would just be one flattened
 image: the convolution *is* a fully connected layer, and both ops compute it as one,
@@ -36,20 +42,23 @@ import numpy as np
 from ..autograd import Function
 from ..kernels.gemm import gemm
 from ..kernels.im2col import col2im, im2col, window_is_whole_image
+from ..kernels.layout import is_channel_major
 from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, integer, pair
 
 PADDING_STRINGS = ("same", "valid")
 
 
 # ---------------------------------------------------------------------- layouts (all views unless noted)
-def _to_batch_major(rows: np.ndarray, n: int, height: int, width: int) -> np.ndarray:
-    """(O, N*H*W) GEMM output -> contiguous (N, O, H, W) (one copy)."""
-    channels = rows.shape[0]
-    return np.ascontiguousarray(rows.reshape(channels, n, height, width).transpose(1, 0, 2, 3))
+def _as_image(rows: np.ndarray, n: int, height: int, width: int, channel_major: bool) -> np.ndarray:
+    """(O, N*H*W) GEMM output -> (N, O, H, W): a channel-major view, or a batch-major copy
+    (kernels/layout.py: the next op reads either)."""
+    image = rows.reshape(rows.shape[0], n, height, width).transpose(1, 0, 2, 3)
+    return image if channel_major else np.ascontiguousarray(image)
 
 
 def _to_channel_major(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, N*H*W): what the GEMMs multiply from the right (one copy)."""
+    """(N, C, H, W) -> (C, N*H*W): what the GEMMs multiply from the right (a view when x is
+    channel-major, else one copy)."""
     return x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
 
 
@@ -171,7 +180,8 @@ class Conv2d(Function):
         if bias is not None:
             out += bias[:, None]
         ctx.save_for_backward(x.shape, cols, weight)
-        return _to_batch_major(out, x.shape[0], *out_size)
+        ctx.input_channel_major = is_channel_major(x)  # the gradient for x comes back in x's order
+        return _as_image(out, x.shape[0], *out_size, channel_major=True)  # the product's own order: no copy
 
     @staticmethod
     def backward(ctx, grad):
@@ -189,7 +199,7 @@ class Conv2d(Function):
             grad_blocks = _row_blocks(_to_channel_major(grad), groups)  # (g, O/g, N*OH*OW)
             if ctx.needs_input_grad[0]:
                 grad_cols = gemm(_transposed(weight_blocks), grad_blocks).reshape(cols.shape)
-                grad_x = col2im(grad_cols, x_shape, *ctx.geometry)
+                grad_x = col2im(grad_cols, x_shape, *ctx.geometry, channel_major=ctx.input_channel_major)
             if ctx.needs_input_grad[1]:
                 grad_w = gemm(grad_blocks, _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
@@ -246,6 +256,7 @@ class ConvTranspose2d(Function):
         if bias is not None:
             out += bias[None, :, None, None]
         ctx.save_for_backward(pixels, weight)
+        ctx.input_channel_major = is_channel_major(x)  # the gradient for x comes back in x's order
         return out
 
     @staticmethod
@@ -265,7 +276,8 @@ class ConvTranspose2d(Function):
         else:
             grad_blocks = _row_blocks(im2col(grad, *ctx.geometry), groups)  # (g, O/g*kh*kw, N*H*W)
             if ctx.needs_input_grad[0]:
-                grad_x = _to_batch_major(gemm(weight_blocks, grad_blocks).reshape(in_channels, -1), n, height, width)
+                grad_x = _as_image(gemm(weight_blocks, grad_blocks).reshape(in_channels, -1), n, height, width,
+                                   channel_major=ctx.input_channel_major)
             if ctx.needs_input_grad[1]:
                 grad_w = gemm(_row_blocks(pixels, groups), _transposed(grad_blocks)).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
