@@ -4,7 +4,9 @@
 
 Times `DCGANTrainer.train_step` (the defaults: batch 64, widths 64) with a timer around
 every op's forward and backward (each `Function` subclass), and around the calls inside
-the convolutions: im2col, col2im and the matrix products (grouped by shape).  The kernel
+the convolutions: im2col, col2im, the matrix products (grouped by shape) and the layout
+changes between images and product operands (views, unless an array comes in the other
+memory order: kernels/layout.py).  The kernel
 rows are *part of* the op rows that call them, so only the op rows add up to the step;
 what is left over is the optimizer, the loss bookkeeping and Python.
 benchmarks/products_in_step.py compares the products in the step with the same products
@@ -58,6 +60,9 @@ def instrument() -> None:
     # im2col and col2im as the convolutions call them: im2col(x, ...), col2im(cols, ...)
     conv.im2col = timed("kernel", lambda x, *_: f"im2col of x {x.shape}", conv.im2col)
     conv.col2im = timed("kernel", lambda cols, *_: f"col2im of cols {cols.shape}", conv.col2im)
+    # the layout changes around the products (a view, or a copy when the array is in the other order)
+    conv._as_image = timed("kernel", lambda rows, *_, **__: f"product -> image {rows.shape}", conv._as_image)
+    conv._to_channel_major = timed("kernel", lambda x: f"image -> product operand {x.shape}", conv._to_channel_major)
     gemm._Pool.multiply = timed("kernel", lambda pool, a, b: f"product {a.shape[-2:]} @ {b.shape[-2:]}",
                                 gemm._Pool.multiply)
 
