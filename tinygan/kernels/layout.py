@@ -13,7 +13,7 @@ In both, each plane x[n, c] of H*W numbers is contiguous, so a kernel that works
 by plane reads either at full speed.  im2col and col2im take the view `x.reshape(N, C,
 H*W)` (`planes`), which NumPy makes without a copy.  The batch-norm kernels, which add
 up long rows and need the compiler to know that the numbers of a row are adjacent (else
-it cannot use SIMD: 3-4x slower, measured), take the planes as the rows of a
+it cannot use SIMD: about 4x slower, measured), take the planes as the rows of a
 C-contiguous (N*C, H*W) matrix and the steps between rows (`plane_rows`).  An elementwise
 kernel works on the flat memory (`flat`) whatever the order.  The convolutions multiply in
 channel-major order, so they hand their results on in it instead of copying them into
