@@ -18,3 +18,16 @@ def test_kernels_equal_references(shape, dtype, seed, slope):
     grad_x = K.leaky_relu_backward(grad, x, slope)
     assert grad_x.dtype == dtype
     np.testing.assert_array_equal(grad_x, K.reference_leaky_relu_backward(grad, x, slope))
+
+
+def test_relu_edges_are_torchs():
+    """relu(-inf) = 0 (not -inf * 0), negatives give +0.0, NaN stays NaN and passes its gradient
+    (torch's threshold_backward: 0 where x <= 0, else g); leaky_relu follows its formula."""
+    x = np.array([-np.inf, -2.0, 0.0, 3.0, np.inf, np.nan], dtype=np.float32)
+    g = np.full_like(x, 5.0)
+    y = K.leaky_relu_forward(x, 0.0)
+    np.testing.assert_array_equal(y, [0, 0, 0, 3, np.inf, np.nan])
+    assert not np.signbit(y[:3]).any()
+    np.testing.assert_array_equal(K.leaky_relu_backward(g, x, 0.0), [0, 0, 0, 5, 5, 5])
+    np.testing.assert_array_equal(K.leaky_relu_forward(x, 0.5), [-np.inf, -1.0, 0.0, 3, np.inf, np.nan])
+    np.testing.assert_array_equal(K.leaky_relu_backward(g, x, 0.5), [2.5, 2.5, 2.5, 5, 5, 2.5])

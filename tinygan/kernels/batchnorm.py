@@ -11,8 +11,9 @@ channels, accumulating the sums in float64 so float32 statistics stay accurate.
     batch_norm_backward:  g' = g * leaky'(y, slope), then sum g', sum g' * xhat and dL/dx
                                                                              (two reads of g and x, one write)
 
-with leaky(y, slope) = y if y > 0 else slope * y.  slope = 1 is no activation at all (plain
-batch norm), slope = 0 a ReLU, 0.2 the DCGAN's LeakyReLU: a batch norm followed by an
+with leaky(y, slope) = y if y > 0 else slope * y (kernels/activation.py: slope 0 is torch's
+relu at the edges).  slope = 1 is no activation at all (plain batch norm), slope = 0 a ReLU,
+0.2 the DCGAN's LeakyReLU: a batch norm followed by an
 activation is one pass over memory instead of two (ops/norm.py, `batch_norm_activation`).
 
 Nothing but the input x is kept for the backward: xhat = (x - mean) * inv_std is
@@ -27,6 +28,7 @@ import numba
 import numpy as np
 
 from . import kernel, layout
+from .activation import leaky, leaky_grad, reference_leaky_relu_backward, reference_leaky_relu_forward
 
 NO_ACTIVATION = 1.0  # the slope that makes leaky(y, slope) = y
 
@@ -46,14 +48,14 @@ def reference_channel_mean_var(x):
 def reference_normalize(x, mean, inv_std, scale, shift, slope=NO_ACTIVATION):
     x3 = layout.planes(x)
     y = (x3 - _per_channel(mean, x3)) * (_per_channel(inv_std, x3) * _per_channel(scale, x3)) + _per_channel(shift, x3)
-    return np.where(y > 0, y, y * x3.dtype.type(slope)).reshape(x.shape)
+    return reference_leaky_relu_forward(y, slope).reshape(x.shape)
 
 
 def reference_batch_norm_backward(grad, x, mean, inv_std, scale, shift, training, slope=NO_ACTIVATION):
     g3, x3 = layout.planes(grad), layout.planes(x)
     xhat = (x3 - _per_channel(mean, x3)) * _per_channel(inv_std, x3)
     y = (x3 - _per_channel(mean, x3)) * (_per_channel(inv_std, x3) * _per_channel(scale, x3)) + _per_channel(shift, x3)
-    g3 = np.where(y > 0, g3, g3 * g3.dtype.type(slope))  # through the activation first
+    g3 = reference_leaky_relu_backward(g3, y, slope)  # through the activation first
     sum_grad = g3.sum(axis=(0, 2))
     sum_grad_xhat = (g3 * xhat).sum(axis=(0, 2))
     if training:
@@ -90,7 +92,7 @@ def _channel_mean_var_kernel(x, x_steps, n_images, mean, var):
 
 
 @kernel
-def _normalize_kernel(x, x_steps, n_images, mean, inv_std, scale, shift, slope, out, out_steps):
+def _normalize_kernel(x, x_steps, n_images, mean, inv_std, scale, shift, slope, zero, out, out_steps):
     channels, length = mean.shape[0], x.shape[1]
     for c in numba.prange(channels):
         mu, b = mean[c], shift[c]
@@ -100,11 +102,11 @@ def _normalize_kernel(x, x_steps, n_images, mean, inv_std, scale, shift, slope, 
             target = out[n * out_steps[0] + c * out_steps[1]]
             for i in range(length):
                 y = (source[i] - mu) * factor + b  # the same expression as the backward's
-                target[i] = y if y > 0 else y * slope
+                target[i] = leaky(y, slope, zero)
 
 
 @kernel(reassociate=True)
-def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shift, training, slope,
+def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shift, training, slope, zero,
                      grad_x, grad_x_steps, sum_grad, sum_grad_xhat):
     channels, length = mean.shape[0], x.shape[1]
     count = n_images * length
@@ -120,7 +122,7 @@ def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shi
             g_row, x_row = g[n * g_steps[0] + c * g_steps[1]], x[n * x_steps[0] + c * x_steps[1]]
             for i in range(length):
                 centred = x_row[i] - mu
-                gi = g_row[i] if centred * factor + b > 0 else g_row[i] * slope
+                gi = leaky_grad(g_row[i], centred * factor + b, slope, zero)
                 total += gi
                 total_xhat += gi * (centred * s)
         sum_grad[c] = total
@@ -132,8 +134,11 @@ def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shi
             target = grad_x[n * grad_x_steps[0] + c * grad_x_steps[1]]
             for i in range(length):
                 centred = x_row[i] - mu
-                gi = g_row[i] if centred * factor + b > 0 else g_row[i] * slope
-                target[i] = factor * (gi - mean_grad - centred * s * mean_grad_xhat)
+                gi = leaky_grad(g_row[i], centred * factor + b, slope, zero)
+                if training:
+                    target[i] = factor * (gi - mean_grad - centred * s * mean_grad_xhat)
+                else:  # mean and var are constants: no terms through them (and no inf * 0 at an infinite x)
+                    target[i] = factor * gi
 
 
 def _channel_values(v, dtype):
@@ -157,7 +162,8 @@ def normalize(x, mean, inv_std, scale, shift, slope=NO_ACTIVATION):
     x = layout.dense(x)
     out = layout.empty(x.shape, x.dtype, channel_major=True) if x.ndim == 4 else np.empty_like(x)
     per_channel = [_channel_values(v, x.dtype) for v in (mean, inv_std, scale, shift)]
-    _normalize_kernel(*layout.plane_rows(x), x.shape[0], *per_channel, x.dtype.type(slope), *layout.plane_rows(out))
+    _normalize_kernel(*layout.plane_rows(x), x.shape[0], *per_channel, x.dtype.type(slope), x.dtype.type(0),
+                      *layout.plane_rows(out))
     return out
 
 
@@ -170,5 +176,5 @@ def batch_norm_backward(grad, x, mean, inv_std, scale, shift, training, slope=NO
     sum_grad, sum_grad_xhat = np.empty(channels, dtype=np.float64), np.empty(channels, dtype=np.float64)
     per_channel = [_channel_values(v, grad.dtype) for v in (mean, inv_std, scale, shift)]
     _backward_kernel(*layout.plane_rows(grad), *layout.plane_rows(x), x.shape[0], *per_channel, training,
-                     grad.dtype.type(slope), *layout.plane_rows(grad_x), sum_grad, sum_grad_xhat)
+                     grad.dtype.type(slope), grad.dtype.type(0), *layout.plane_rows(grad_x), sum_grad, sum_grad_xhat)
     return grad_x, sum_grad.astype(grad.dtype), sum_grad_xhat.astype(grad.dtype)

@@ -95,16 +95,18 @@ class Sequential(Module):
 
 def _fused_activation_slope(module, following) -> float | None:
     """The slope to fuse into `module` when it is a plain BatchNorm followed by a plain ReLU or
-    LeakyReLU (0.0 for ReLU), else None.  A subclass with its own forward, or a forward hook,
-    which could look at the BatchNorm's output or change it, keeps the two modules apart."""
+    LeakyReLU (0.0 for ReLU), else None.  Anything that could look at the BatchNorm's output or
+    change what either module does keeps the two apart: a subclass with its own forward, a
+    forward assigned on the instance, a forward hook, a slope the activation would refuse."""
     plain_batch_norm = isinstance(module, _BatchNorm) and type(module).forward is _BatchNorm.forward
-    if not plain_batch_norm or module._forward_hooks or following._forward_hooks:
+    if not plain_batch_norm or type(following) not in (ReLU, LeakyReLU):
+        return None
+    if module._forward_hooks or following._forward_hooks or "forward" in vars(module) or "forward" in vars(following):
         return None
     if type(following) is ReLU:
         return 0.0
-    if type(following) is LeakyReLU:
-        return following.negative_slope
-    return None
+    slope = following.negative_slope  # checked by leaky_relu when the module runs on its own
+    return float(slope) if isinstance(slope, numbers.Real) and not isinstance(slope, bool) and slope == slope else None
 
 
 def _check_module(module, where):

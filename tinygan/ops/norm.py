@@ -81,7 +81,11 @@ class BatchNorm(Function):
         scale = np.ones(channels, dtype=x.dtype) if weight is None else weight
         shift = np.zeros(channels, dtype=x.dtype) if bias is None else bias
         slope = NO_ACTIVATION if activation_slope is None else activation_slope
-        ctx.save_for_backward(x, np.asarray(mean, dtype=x.dtype), inv_std, scale, shift)
+        # Copies of the per-channel numbers (C each, cheap): in evaluation `mean` is the
+        # running_mean buffer, which a training call before this backward moves in place,
+        # and the backward recomputes y from them, so a weight or bias changed in place in
+        # between must not change this call's gradient either.
+        ctx.save_for_backward(x, np.array(mean, dtype=x.dtype), inv_std, np.array(scale), np.array(shift))
         ctx.training, ctx.slope = training, slope
         return normalize(x, mean, inv_std, scale, shift, slope)
 
