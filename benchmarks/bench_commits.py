@@ -7,8 +7,8 @@ fresh process per commit (in alternating order, so that a slow minute of a share
 does not land on one commit only) imports that checkout's tinygan, runs a few steps of
 `DCGANTrainer` with the default settings to warm up, and times `--steps` more; it reports
 the median step.  The table gives each commit's median over the rounds and its ratio to
-the first commit.  The first round of each commit compiles its kernels into the
-worktree's cache and is not counted.
+the first commit.  Before the rounds, one extra process per commit compiles its kernels
+into the worktree's cache; it is not timed.
 
 Measure only changes that keep `DCGANTrainer`, `TrainConfig` and `load_training_digits`
 (the step's API) as they are.

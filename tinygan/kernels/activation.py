@@ -66,7 +66,8 @@ def _leaky_relu_backward_kernel(grad, x, grad_x, slope, zero):
 
 
 def leaky_relu_forward(x, slope):
-    """max(x, 0) + slope * min(x, 0), elementwise, in x's dtype and memory order (kernels/layout.py)."""
+    """x if x > 0 else slope * x, elementwise (slope 0: torch's relu), in x's dtype and memory order
+    (kernels/layout.py)."""
     x = layout.dense(np.asarray(x))
     out = layout.empty_like(x)
     _leaky_relu_forward_kernel(layout.flat(x), layout.flat(out), x.dtype.type(slope), x.dtype.type(0))

@@ -13,11 +13,11 @@ channels, accumulating the sums in float64 so float32 statistics stay accurate.
 
 with leaky(y, slope) = y if y > 0 else slope * y (kernels/activation.py: slope 0 is torch's
 relu at the edges).  slope = 1 is no activation at all (plain batch norm), slope = 0 a ReLU,
-0.2 the DCGAN's LeakyReLU: a batch norm followed by an
-activation is one pass over memory instead of two (ops/norm.py, `batch_norm_activation`).
+0.2 the DCGAN's LeakyReLU: a batch norm followed by an activation saves the activation's
+own pass over memory, each way (ops/norm.py, `batch_norm_activation`).
 
-Nothing but the input x is kept for the backward: xhat = (x - mean) * inv_std is
-recomputed there, in the same arithmetic as the forward, which costs a few multiply-adds
+Of the arrays as large as the input, only x is kept for the backward (with the
+per-channel mean, inv_std, scale and shift): xhat = (x - mean) * inv_std is recomputed there, in the same arithmetic as the forward, which costs a few multiply-adds
 per element against a whole array written and read back.  (torch keeps x too.)
 
 The `reference_*` functions are the same computations in plain NumPy.

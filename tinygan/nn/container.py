@@ -6,9 +6,11 @@ state_dict keys such as "0.weight" and "1.running_mean" come from.
 One thing torch's Sequential does not do: a BatchNorm directly followed by a ReLU or
 LeakyReLU runs as one op (`_BatchNorm.forward_with_activation`).  The numbers are the
 same as the two modules', but the normalised values are never written out and read back
-in between, in the forward or in the backward: in a DCGAN training step that is
-a few percent of the time (docs/performance.md).  Only the library's own modules, with
-no forward hooks, are fused; anything else runs one module at a time, as written.
+in between, in the forward or in the backward: in a DCGAN training step that is 1-2% of
+the time (docs/performance.md).  Only a BatchNorm whose forward is the library's, followed
+by the library's own ReLU or LeakyReLU, with no forward hooks, no forward set on either
+instance and a slope leaky_relu accepts, is fused; anything else runs one module at a
+time, as written.
 """
 from __future__ import annotations
 

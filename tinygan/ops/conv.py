@@ -28,7 +28,9 @@ Memory order.  The products multiply activations laid out (C, N*H*W), channel by
 conv2d hands its result on in that order, as an (N, O, OH, OW) view of the product with
 no copy (a *channel-major* array, kernels/layout.py), and both ops take an input in
 that order without copying it; every op that may come next reads either order.  The
-gradient for the input comes back in the input's order where that costs nothing.
+gradient for the input comes back in the input's order where that costs nothing.  (Not
+when one window covers the whole image, below: that conv2d reads its input image by
+image, a copy for a channel-major input, and returns a batch-major result and gradient.)
 
 When the single window covers the whole image (the DCGAN's first layer, 1x1 -> 7x7, and
 its discriminator's last, 7x7 -> 1x1), each column of cols would just be one flattened

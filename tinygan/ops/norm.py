@@ -109,8 +109,9 @@ def batch_norm_activation(input, running_mean, running_var, weight=None, bias=No
                           eps=1e-5, negative_slope=0.0):
     """leaky_relu(batch_norm(input, ...), negative_slope) as one op (negative_slope 0: relu).
 
-    The same numbers as the two ops one after the other, in one pass over memory each way
-    instead of two; nn.Sequential uses it for a BatchNorm followed by a ReLU or LeakyReLU.
+    The same numbers as the two ops one after the other, with one pass over memory fewer
+    each way (the activation's own); nn.Sequential uses it for a BatchNorm followed by a
+    ReLU or LeakyReLU.
     """
     slope = number("batch_norm_activation", "negative_slope", negative_slope, low=-np.inf)
     return BatchNorm.apply(input, running_mean, running_var, weight, bias, training=training, momentum=momentum,
