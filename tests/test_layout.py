@@ -111,7 +111,8 @@ def test_batch_norm_kernels_in_any_mix_of_orders(config, seed, x_order, grad_ord
     x = random_array(shape, seed, dtype=np.float32) * 3 + 1
     grad = random_array(shape, seed + 1, dtype=np.float32)
     channels = shape[1]
-    scale, shift = random_array((channels,), seed + 2, dtype=np.float32), random_array((channels,), seed + 3, dtype=np.float32)
+    scale = random_array((channels,), seed + 2, dtype=np.float32)
+    shift = random_array((channels,), seed + 3, dtype=np.float32)
     x_in, grad_in = both_orders(x)[x_order], both_orders(grad)[grad_order]
 
     mean, var = batchnorm.channel_mean_var(x_in)
@@ -122,7 +123,8 @@ def test_batch_norm_kernels_in_any_mix_of_orders(config, seed, x_order, grad_ord
 
     y = batchnorm.normalize(x_in, mean, inv_std, scale, shift, slope)
     np.testing.assert_array_equal(y, batchnorm.normalize(x, mean, inv_std, scale, shift, slope))
-    np.testing.assert_allclose(y, batchnorm.reference_normalize(x, mean, inv_std, scale, shift, slope), rtol=1e-5, atol=1e-5)
+    expected = batchnorm.reference_normalize(x, mean, inv_std, scale, shift, slope)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
     for training in (True, False):
         got = batchnorm.batch_norm_backward(grad_in, x_in, mean, inv_std, scale, shift, training, slope)

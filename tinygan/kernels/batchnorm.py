@@ -17,8 +17,9 @@ relu at the edges).  slope = 1 is no activation at all (plain batch norm), slope
 own pass over memory, each way (ops/norm.py, `batch_norm_activation`).
 
 Of the arrays as large as the input, only x is kept for the backward (with the
-per-channel mean, inv_std, scale and shift): xhat = (x - mean) * inv_std is recomputed there, in the same arithmetic as the forward, which costs a few multiply-adds
-per element against a whole array written and read back.  (torch keeps x too.)
+per-channel mean, inv_std, scale and shift): xhat = (x - mean) * inv_std is recomputed
+there, in the same arithmetic as the forward, which costs a few multiply-adds per element
+against a whole array written and read back.  (torch keeps x too.)
 
 The `reference_*` functions are the same computations in plain NumPy.
 """
