@@ -260,13 +260,12 @@ def conv_summed(x, out_shape):
     return summed
 
 
-@given(config=conv2d_configs(max_batch=3), seed=seeds())
-def test_conv2d_with_bias_groups_and_same_padding(config, seed):
+def check_convolution_with_bias(function, config, seed, out_channels):
     x = random_array(config["input_shape"], seed, dtype=np.float32)
     weight = random_array(config["weight_shape"], seed + 1, dtype=np.float32)
-    bias = random_array(config["weight_shape"][:1], seed + 2, dtype=np.float32)
+    bias = random_array((out_channels,), seed + 2, dtype=np.float32)
     options = conv_options(config)
-    op = lambda t, w, b: F.conv2d(t, w, b, **options)  # noqa: E731
+    op = lambda t, w, b: function(t, w, b, **options)  # noqa: E731
     summed = conv_summed(x, op(tg.tensor(x), weight, bias).shape)
     check_mixes(op, x, seed + 3, others=(weight, bias), summed=summed)
     # ... and the bias's bit for bit when only the input's order differs
@@ -274,17 +273,14 @@ def test_conv2d_with_bias_groups_and_same_padding(config, seed):
                 mixes=[(True, False)])
 
 
+@given(config=conv2d_configs(max_batch=3), seed=seeds())
+def test_conv2d_with_bias_groups_and_same_padding(config, seed):
+    check_convolution_with_bias(F.conv2d, config, seed, config["weight_shape"][0])
+
+
 @given(config=conv_transpose2d_configs(max_batch=3), seed=seeds())
 def test_conv_transpose2d_with_bias_and_groups(config, seed):
-    x = random_array(config["input_shape"], seed, dtype=np.float32)
-    weight = random_array(config["weight_shape"], seed + 1, dtype=np.float32)
-    bias = random_array((config["weight_shape"][1] * config["groups"],), seed + 2, dtype=np.float32)
-    options = conv_options(config)
-    op = lambda t, w, b: F.conv_transpose2d(t, w, b, **options)  # noqa: E731
-    summed = conv_summed(x, op(tg.tensor(x), weight, bias).shape)
-    check_mixes(op, x, seed + 3, others=(weight, bias), summed=summed)
-    check_mixes(op, x, seed + 3, others=(weight, bias), summed={i: summed[i] for i in summed if i != 1},
-                mixes=[(True, False)])
+    check_convolution_with_bias(F.conv_transpose2d, config, seed, config["weight_shape"][1] * config["groups"])
 
 
 @pytest.mark.parametrize("case", ["conv fully connected", "conv_transpose fully connected", "conv 1x1 output",
