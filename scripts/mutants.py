@@ -77,8 +77,7 @@ MUTANTS = [
            "statistics"),
     # ---- first-order bugs
     Mutant("col2im-overwrites", "tinygan/kernels/im2col.py",
-           "image[n, c, target_y, x_ * sw + j * dw - pw] += cols[row, start + x_]",
-           "image[n, c, target_y, x_ * sw + j * dw - pw] = cols[row, start + x_]",
+           "target[k] += row[p]", "target[k] = row[p]",
            "col2im assigns instead of adding overlapping windows"),
     Mutant("running-var-biased", "tinygan/ops/norm.py",
            "running_var += momentum * var * (count / (count - 1))", "running_var += momentum * var",
@@ -116,6 +115,22 @@ MUTANTS = [
     Mutant("discriminator-leaky-slope", "tinygan/models/dcgan.py",
            "nn.LeakyReLU(0.2, inplace=True),  # leaky", "nn.LeakyReLU(0.01, inplace=True),  # leaky",
            "the discriminator's first LeakyReLU has slope 0.01, not the DCGAN's 0.2"),
+    # ---- the memory orders and the batch-norm fusion
+    Mutant("plane-rows-steps-swapped", "tinygan/kernels/layout.py",
+           "return x.transpose(1, 0, 2, 3).reshape(c * n, length), (1, n)",
+           "return x.transpose(1, 0, 2, 3).reshape(c * n, length), (n, 1)",
+           "batch norm reads a channel-major input's planes from the wrong rows"),
+    Mutant("fusion-ignores-hooks", "tinygan/nn/container.py",
+           'if module._forward_hooks or following._forward_hooks or "forward" in vars(module)',
+           'if "forward" in vars(module)',
+           "Sequential fuses BatchNorm + ReLU although a forward hook wants to see (or change) the middle"),
+    Mutant("relu-blocks-nan-gradient", "tinygan/kernels/activation.py",
+           "return zero if y <= 0 else g", "return g if y > 0 else zero",
+           "relu's gradient at a NaN input is 0 instead of passing through, as torch's does"),
+    Mutant("batch-norm-saves-running-mean-by-reference", "tinygan/ops/norm.py",
+           "ctx.save_for_backward(x, np.array(mean, dtype=x.dtype),",
+           "ctx.save_for_backward(x, np.asarray(mean, dtype=x.dtype),",
+           "an eval-mode batch norm's gradient uses the running mean as a later training call moved it"),
 ]
 
 # Importing this module fails as a missing torch does, so importorskip("torch") skips.

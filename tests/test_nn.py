@@ -444,6 +444,34 @@ def test_sequential_keeps_modules_apart_when_a_hook_or_a_subclass_could_see_the_
     np.testing.assert_allclose(subclassed(x).data, np.where(normalised > 0, 2 * normalised, normalised), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("activation", [None, nn.ReLU, lambda: nn.LeakyReLU(0.2)])
+def test_batchnorm_eval_gradient_uses_the_statistics_of_its_own_forward(activation):
+    """An eval-mode call, then a training call that moves the running statistics in place,
+    then the first call's backward: its gradients are those of the function it computed.
+    Worked out by hand: y = (x - rm) s w + b with s = 1/sqrt(rv + eps), so in evaluation
+    dL/dw = sum g (x - rm) s and dL/dx = g w s (times the activation's slope where y <= 0)."""
+    rng = np.random.default_rng(0)
+    bn = nn.BatchNorm2d(3)
+    bn.running_mean[...] = [0.5, -1.0, 2.0]
+    bn.running_var[...] = [1.5, 0.5, 4.0]
+    bn.weight.data[...] = [1.0, -2.0, 0.5]
+    model = nn.Sequential(bn) if activation is None else nn.Sequential(bn, activation())
+    mean, var = bn.running_mean.copy()[None, :, None, None], bn.running_var.copy()[None, :, None, None]
+    x = rng.normal(size=(4, 3, 2, 2)).astype(np.float32)
+    upstream = rng.normal(size=x.shape).astype(np.float32)
+    leaf = tg.tensor(x, requires_grad=True)
+    y = model.eval()(leaf)
+    model.train()(tg.tensor(rng.normal(5.0, 3.0, size=x.shape).astype(np.float32)))  # moves the running stats
+    assert not np.allclose(bn.running_mean, mean.ravel())
+    (y * tg.tensor(upstream)).sum().backward()
+    s = 1 / np.sqrt(var + 1e-5)
+    pre_activation = (x - mean) * s * bn.weight.data[None, :, None, None]
+    slope = {None: 1.0, nn.ReLU: 0.0}.get(activation, 0.2)
+    g = np.where(pre_activation > 0, upstream, upstream * slope)
+    np.testing.assert_allclose(bn.weight.grad, (g * (x - mean) * s).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(leaf.grad, g * bn.weight.data[None, :, None, None] * s, rtol=1e-5, atol=1e-6)
+
+
 def test_batchnorm_eval_uses_running_stats():
     bn = nn.BatchNorm2d(2)
     bn.running_mean[...] = [1.0, -1.0]
