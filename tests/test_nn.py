@@ -472,6 +472,44 @@ def test_batchnorm_eval_gradient_uses_the_statistics_of_its_own_forward(activati
     np.testing.assert_allclose(leaf.grad, g * bn.weight.data[None, :, None, None] * s, rtol=1e-5, atol=1e-6)
 
 
+def test_sequential_fusion_respects_what_torch_would_run_without_torch():
+    """The fusion's guards, checked against the modules run one at a time (no torch needed):
+    a forward assigned on an instance is called, a bias changed in place between forward and
+    backward does not change the gradient, and a slope leaky_relu refuses raises only after
+    the BatchNorm has done all of its update, as the modules one at a time do."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 3, 2, 2)).astype(np.float32)
+    upstream = rng.normal(size=x.shape).astype(np.float32)
+
+    for which in (0, 1):  # a forward set on the BatchNorm, then on the ReLU
+        model = nn.Sequential(nn.BatchNorm2d(3), nn.ReLU())
+        original = model[which].forward
+        model[which].forward = lambda input: original(input) * 0 + 5
+        np.testing.assert_array_equal(model(tg.tensor(x)).data, 5)
+
+    results = []
+    for run in (lambda model, t: model(t), _run_one_module_at_a_time):
+        tg.manual_seed(0)
+        model = nn.Sequential(nn.BatchNorm2d(3), nn.ReLU())
+        leaf = tg.tensor(x, requires_grad=True)
+        y = run(model, leaf)
+        model[0].bias.data[...] += 0.5  # after the forward: y is already computed
+        (y * tg.tensor(upstream)).sum().backward()
+        results.append((leaf.grad, model[0].weight.grad, model[0].bias.grad))
+    for fused, separate in zip(*results):
+        np.testing.assert_allclose(fused, separate, rtol=1e-5, atol=1e-6)
+
+    states = []
+    for run in (lambda model, t: model(t), _run_one_module_at_a_time):
+        model = nn.Sequential(nn.BatchNorm2d(3), nn.LeakyReLU("0.2"))
+        with pytest.raises(TypeError, match="negative_slope"):
+            run(model, tg.tensor(x))
+        states.append(model.state_dict())
+    assert int(states[0]["0.num_batches_tracked"]) == 1
+    for key, value in states[1].items():
+        np.testing.assert_array_equal(states[0][key], value, err_msg=key)
+
+
 def test_batchnorm_eval_uses_running_stats():
     bn = nn.BatchNorm2d(2)
     bn.running_mean[...] = [1.0, -1.0]
