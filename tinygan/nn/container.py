@@ -17,6 +17,7 @@ from __future__ import annotations
 import numbers
 from collections import OrderedDict
 
+from ..checks import number
 from .activation import LeakyReLU, ReLU
 from .module import Module
 from .norm import _BatchNorm
@@ -107,8 +108,10 @@ def _fused_activation_slope(module, following) -> float | None:
         return None
     if type(following) is ReLU:
         return 0.0
-    slope = following.negative_slope  # checked by leaky_relu when the module runs on its own
-    return float(slope) if isinstance(slope, numbers.Real) and not isinstance(slope, bool) and slope == slope else None
+    try:  # the check leaky_relu makes; a refused slope is left for the LeakyReLU itself to report
+        return number("leaky_relu", "negative_slope", following.negative_slope, low=-float("inf"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_module(module, where):
