@@ -10,7 +10,9 @@ memory order: kernels/layout.py).  The kernel
 rows are *part of* the op rows that call them, so only the op rows add up to the step;
 what is left over is the optimizer, the loss bookkeeping and Python.
 benchmarks/products_in_step.py compares the products in the step with the same products
-alone; this script shows what surrounds them.
+alone; this script shows what surrounds them.  Its last line is the CPU time of the calling
+thread and of all the other threads together, per step: how much of the two cores' time the
+step leaves unused (threads that wait sleep, so their CPU time is work).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import collections
 import functools
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -27,6 +30,7 @@ import tinygan.ops  # noqa: E402,F401  (every op module, so that every Function 
 from tinygan import autograd  # noqa: E402
 from tinygan.kernels import gemm  # noqa: E402
 from tinygan.ops import conv  # noqa: E402
+from tinygan.runtime import usable_cores  # noqa: E402
 from tinygan.train import DCGANTrainer, TrainConfig, load_training_digits  # noqa: E402
 
 WARMUP_STEPS, STEPS = 5, 20
@@ -67,6 +71,20 @@ def instrument() -> None:
                                 gemm._Pool.multiply)
 
 
+def thread_cpu_ms() -> dict:
+    """CPU time (user + system) of each thread of this process so far, in ms, by thread id (Linux)."""
+    ticks = 1e3 / os.sysconf("SC_CLK_TCK")
+    times = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        times[int(tid)] = (int(fields[11]) + int(fields[12])) * ticks  # utime, stime
+    return times
+
+
 def main() -> None:
     machine = machine_description()
     print(f"{machine['cpu']}; BLAS {machine['blas']}\n")
@@ -76,10 +94,12 @@ def main() -> None:
     for _ in range(WARMUP_STEPS):
         trainer.train_next_batch()
     seconds.clear()
+    cpu_before = thread_cpu_ms() if os.path.isdir("/proc/self/task") else None
     started = time.perf_counter()
     for _ in range(STEPS):
         trainer.train_next_batch()
     step_ms = 1e3 * (time.perf_counter() - started) / STEPS
+    cpu_after = thread_cpu_ms() if cpu_before is not None else None
 
     rows = [{"kind": kind, "what": name, "ms per step": 1e3 * total / STEPS}
             for (kind, name), total in sorted(seconds.items(), key=lambda item: -item[1])]
@@ -87,6 +107,13 @@ def main() -> None:
     print_table(rows, ["kind", "what", "ms per step"])
     print(f"\nstep {step_ms:.1f} ms: the ops {ops_ms:.1f} ms, the rest (optimizers, losses, Python) "
           f"{step_ms - ops_ms:.1f} ms")
+    if cpu_after is not None:
+        # How busy the cores are: the calling thread against all the others (the product helper and
+        # Numba's threads).  Idle threads sleep (docs/performance.md), so CPU time is work done.
+        busy = {tid: (ms - cpu_before.get(tid, 0.0)) / STEPS for tid, ms in cpu_after.items()}
+        caller = busy.pop(threading.get_native_id(), 0.0)
+        print(f"CPU time per step: the calling thread {caller:.1f} ms, the other threads {sum(busy.values()):.1f} ms "
+              f"(of {usable_cores()} x {step_ms:.1f} ms)")
 
 
 if __name__ == "__main__":
