@@ -4,9 +4,12 @@
 
 For each call: the Numba kernel (what the ops run), the NumPy reference beside it, and a
 plain copy of a matrix the size of `cols` (np.copyto into an existing one: the floor for
-any pass that writes or reads all of it).  Best of 20 calls each, in milliseconds.  Only
-the public `im2col`/`col2im` are used, so the script also times an older checkout
-(`PYTHONPATH=that/checkout python benchmarks/bench_im2col.py`).
+any pass that writes or reads all of it).  Best of 20 calls each, in milliseconds.  The
+image is handed over as a step hands it: batch-last (kernels/layout.py), the order the
+kernels read in place, where the checkout has that order.  Only the public
+`im2col`/`col2im` are used, so the script also times an older checkout
+(`PYTHONPATH=that/checkout python benchmarks/bench_im2col.py`), whose kernels read any
+order at the same speed.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import best_time, machine_description, print_table  # noqa: E402
 
+from tinygan.kernels import layout  # noqa: E402
 from tinygan.kernels.im2col import col2im, im2col, reference_col2im, reference_im2col  # noqa: E402
 
 K4_S2_P1 = ((4, 4), (2, 2), (1, 1), (1, 1))  # every stride-2 layer of the DCGAN
@@ -38,6 +42,8 @@ def main() -> None:
     for name, shape, out_size in CALLS:
         geometry = (*K4_S2_P1, out_size)
         image = rng.standard_normal(shape).astype(np.float32)
+        if hasattr(layout, "BATCH_LAST"):
+            image = layout.like(image, layout.empty(shape, image.dtype, layout.BATCH_LAST))
         cols = im2col(image, *geometry)
         floor = np.empty_like(cols)
         copy_ms = best_time(lambda: np.copyto(floor, cols), repeats=20)

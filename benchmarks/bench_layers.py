@@ -7,6 +7,12 @@ GEMM shapes alone, so "% of GEMM" says how much time goes to data movement.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_layers.py --json benchmarks/results/layers.json
     python benchmarks/bench_layers.py --quick      # smoke test: tiny batch, 1 repeat
+
+tinygan gets its arrays in the memory order a training step hands them over: the
+activations and upstream gradients between layers batch-last (kernels/layout.py: what the
+convolutions and batch norm produce), the noise and the real images batch-major (what a
+user's script makes).  Small layers' times move by 2x and more from run to run on a busy
+VM; the step benchmarks (bench_dcgan.py) are the ones to compare frameworks with.
 """
 from __future__ import annotations
 
@@ -22,6 +28,27 @@ from common import best_time, machine_description, print_table, try_import_torch
 
 import tinygan as tg  # noqa: E402
 import tinygan.functional as F  # noqa: E402
+from tinygan.kernels import layout  # noqa: E402
+
+
+def as_a_step_hands_it(a: np.ndarray, from_the_user: bool = False) -> np.ndarray:
+    """a's values in the memory order a training step gives the layer (see the docstring)."""
+    if from_the_user or a.ndim != 4 or not hasattr(layout, "BATCH_LAST"):
+        return a
+    return layout.like(a, layout.empty(a.shape, a.dtype, layout.BATCH_LAST))
+
+
+class _Activation(tg.autograd.Function):
+    """The identity, whose backward drops the gradient it gets: a layer's input that is an
+    activation, as in a step, rather than a leaf (whose .grad would be a batch-major copy)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None,)
 
 
 def conv_layers(batch: int, width: int, nz: int = 100):
@@ -76,13 +103,17 @@ def bench_conv(name, kind, x_shape, w_shape, stride, padding, input_grad, torch,
     w = (0.02 * rng.standard_normal(w_shape)).astype(np.float32)
     ours_fn = F.conv2d if kind == "conv" else F.conv_transpose2d
 
-    x_t, w_t = tg.tensor(x, requires_grad=input_grad), tg.tensor(w, requires_grad=True)
+    # the first layer of each network reads the user's noise or images; the others, activations
+    x_t = tg.Tensor(as_a_step_hands_it(x, from_the_user=not input_grad), requires_grad=input_grad)
+    w_t = tg.tensor(w, requires_grad=True)
     out = ours_fn(x_t, w_t, stride=stride, padding=padding)
     grad = rng.standard_normal(out.shape).astype(np.float32)
+    grad_ours = as_a_step_hands_it(grad)
 
     def ours():
-        x_t.grad = w_t.grad = None
-        ours_fn(x_t, w_t, stride=stride, padding=padding).backward(grad)
+        w_t.grad = None
+        x = _Activation.apply(x_t) if input_grad else x_t
+        ours_fn(x, w_t, stride=stride, padding=padding).backward(tg.Tensor(grad_ours))
 
     row = {"layer": name, "tinygan ms": best_time(ours, repeats)}
     if torch is not None:
@@ -127,12 +158,12 @@ def bench_pointwise(name, shape, kind, torch, repeats):
         ours_fn = lambda t, wb: F.leaky_relu(t, 0.2)
     else:
         ours_fn = lambda t, wb: getattr(F, kind)(t)
-    x_t = tg.tensor(x, requires_grad=True)
+    x_t = tg.Tensor(as_a_step_hands_it(x), requires_grad=True)
     wb_t = [tg.tensor(weight, requires_grad=True), tg.tensor(bias, requires_grad=True)] if kind == "batch_norm" else []
+    grad_ours = tg.Tensor(as_a_step_hands_it(grad))
 
     def ours():
-        x_t.grad = None
-        ours_fn(x_t, wb_t).backward(grad)
+        ours_fn(_Activation.apply(x_t), wb_t).backward(grad_ours)
     row = {"layer": name, "tinygan ms": best_time(ours, repeats)}
     if torch is not None:
         tf = torch.nn.functional

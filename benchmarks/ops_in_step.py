@@ -66,7 +66,7 @@ def instrument() -> None:
     conv.col2im = timed("kernel", lambda cols, *_: f"col2im of cols {cols.shape}", conv.col2im)
     # the layout changes around the products (a view, or a copy when the array is in the other order)
     conv._as_image = timed("kernel", lambda rows, *_, **__: f"product -> image {rows.shape}", conv._as_image)
-    conv._to_channel_major = timed("kernel", lambda x: f"image -> product operand {x.shape}", conv._to_channel_major)
+    conv._to_columns = timed("kernel", lambda x: f"image -> product operand {x.shape}", conv._to_columns)
     gemm._Pool.multiply = timed("kernel", lambda pool, a, b: f"product {a.shape[-2:]} @ {b.shape[-2:]}",
                                 gemm._Pool.multiply)
 

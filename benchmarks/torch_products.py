@@ -4,7 +4,8 @@ For each big product of the DCGAN step (tinygan's shapes, benchmarks/bench_layer
 rate of NumPy's BLAS (what tinygan's products run on) and of torch.mm (MKL in the pip
 wheels); then the forward of the two big stride-2 layers in torch (oneDNN, which computes a
 convolution directly, never building an im2col matrix) against tinygan's forward and
-the product inside it alone.  Best of 20, in one process, both on 2 threads.
+the product inside it alone, tinygan given its input batch-last, as a step hands it over
+(bench_layers.py).  Best of 20, in one process, both on 2 threads.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/torch_products.py
 """
@@ -16,7 +17,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_layers import conv_gemm_shapes, conv_layers  # noqa: E402
+from bench_layers import as_a_step_hands_it, conv_gemm_shapes, conv_layers  # noqa: E402
 from common import best_time, machine_description, print_table, try_import_torch  # noqa: E402
 
 import tinygan.functional as F  # noqa: E402
@@ -62,11 +63,12 @@ def main() -> None:
         ours = F.conv2d if kind == "conv" else F.conv_transpose2d
         theirs = torch.nn.functional.conv2d if kind == "conv" else torch.nn.functional.conv_transpose2d
         xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+        x_ours = as_a_step_hands_it(x)
         m, k, n = layer_products(kind, x_shape, w_shape, stride, padding, input_grad)[0]  # the forward's
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
         forwards.append({"layer (forward only)": name,
                          "torch ms": best_time(lambda: theirs(xt, wt, stride=stride, padding=padding), REPEATS),
-                         "tinygan ms": best_time(lambda: ours(x, w, stride=stride, padding=padding), REPEATS),
+                         "tinygan ms": best_time(lambda: ours(x_ours, w, stride=stride, padding=padding), REPEATS),
                          "its product alone ms": best_time(lambda: gemm(a, b), REPEATS)})
     print()
     print_table(forwards, ["layer (forward only)", "torch ms", "tinygan ms", "its product alone ms"])

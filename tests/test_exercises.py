@@ -252,7 +252,9 @@ def test_the_notebook_im2col_and_col2im_are_adjoint_and_match_the_kernels():
     cols = ex.im2col(x, 3, 2, 1)
     out = (ex.conv_output_size(5, 3, 2, 1), ex.conv_output_size(6, 3, 2, 1))
     assert out == (3, 3)
-    np.testing.assert_array_equal(cols, kernel_im2col(x, (3, 3), (2, 2), (1, 1), (1, 1), out))
+    # The notebook's columns are (n, oh, ow), the kernel's (oh, ow, n): the same columns, permuted.
+    kernel_cols = kernel_im2col(x, (3, 3), (2, 2), (1, 1), (1, 1), out)
+    np.testing.assert_array_equal(cols, kernel_cols.reshape(len(cols), 9, 2).transpose(0, 2, 1).reshape(cols.shape))
     c = rng.standard_normal(cols.shape)
     np.testing.assert_allclose(np.sum(cols * c), np.sum(x * ex.col2im(c, x.shape, 3, 2, 1)))
 

@@ -1,8 +1,15 @@
-"""The Numba im2col/col2im kernels equal their NumPy references, in both float dtypes."""
+"""The Numba im2col/col2im kernels equal their NumPy references, in both float dtypes and every memory order.
+
+The kernels put the batch innermost (columns (oh, ow, n), images batch-last); the
+references can build either column order, and the textbook one (n, oh, ow) is the same
+columns permuted.
+"""
 import numpy as np
 from hypothesis import example, given
 
-from tinygan.kernels.im2col import col2im, im2col, output_size, reference_col2im, reference_im2col, tap_offsets
+from tinygan.kernels import layout
+from tinygan.kernels.im2col import (col2im, im2col, output_size, reference_col2im, reference_im2col, tap_readers,
+                                     tap_rows)
 from tinygan.ops.conv import conv_padding
 from tinygan.testing import conv2d_configs, float_dtypes, seeds
 from helpers import random_array
@@ -35,13 +42,21 @@ SAME_EVEN = dict(input_shape=(2, 2, 4, 5), weight_shape=(1, 2, 2, 4), stride=(1,
 @example(config=SAME_EVEN, dtype=np.float32, seed=0)
 def test_im2col_kernel_equals_reference(config, dtype, seed):
     x = random_array(config["input_shape"], seed, dtype=dtype)
-    cols = im2col(x, *geometry(config))
-    assert cols.dtype == dtype
-    np.testing.assert_array_equal(cols, reference_im2col(x, *geometry(config)))
+    want = reference_im2col(x, *geometry(config), batch_innermost=True)
+    for memory_order in layout.MEMORY_AXES:  # the kernel reads any order (copying all but batch-last)
+        arranged = layout.empty(x.shape, dtype, memory_order)
+        arranged[...] = x
+        cols = im2col(arranged, *geometry(config))
+        assert cols.dtype == dtype
+        np.testing.assert_array_equal(cols, want)
+    # The textbook order, image by image, is the same columns permuted.
+    n, (oh, ow) = x.shape[0], geometry(config)[-1]
+    textbook = reference_im2col(x, *geometry(config))
+    np.testing.assert_array_equal(textbook, want.reshape(-1, oh * ow, n).transpose(0, 2, 1).reshape(textbook.shape))
 
 
-# More images than one col2im task takes (IMAGES_PER_COL2IM_TASK): blocks and a ragged last block.
-MANY_IMAGES = dict(input_shape=(19, 3, 6, 5), weight_shape=(2, 3, 3, 2), stride=(2, 1), padding=(1, 1), dilation=(1, 2))
+# Few channels and many images: col2im's tasks take slices of the batch, the last one shorter.
+MANY_IMAGES = dict(input_shape=(37, 1, 6, 5), weight_shape=(2, 1, 3, 2), stride=(2, 1), padding=(1, 1), dilation=(1, 2))
 
 
 @given(config=conv2d_configs(max_size=9), dtype=float_dtypes(), seed=seeds())
@@ -54,11 +69,13 @@ def test_col2im_kernel_equals_reference(config, dtype, seed):
     cols = random_array((shape[1] * kernel[0] * kernel[1], shape[0] * out[0] * out[1]), seed, dtype=dtype)
     image = col2im(cols, shape, *geometry(config))
     assert image.dtype == dtype
-    np.testing.assert_allclose(image, reference_col2im(cols, shape, *geometry(config)), rtol=1e-6, atol=1e-6)
+    assert image.transpose(1, 2, 3, 0).flags.c_contiguous  # batch-last memory, the next product's operand
+    np.testing.assert_allclose(image, reference_col2im(cols, shape, *geometry(config), batch_innermost=True),
+                               rtol=1e-6, atol=1e-6)
 
 
 @given(config=conv2d_configs(), seed=seeds())
-def test_col2im_is_the_adjoint_of_im2col(config, seed):
+def test_col2im_is_the_adjoint_of_im2col(config, seed):  # whatever the order of the columns, both use the same
     x = random_array(config["input_shape"], seed)
     cols = im2col(x, *geometry(config))
     other = random_array(cols.shape, seed + 1)
@@ -66,14 +83,12 @@ def test_col2im_is_the_adjoint_of_im2col(config, seed):
                                rtol=1e-10, atol=1e-10)
 
 
-def test_the_offset_map_worked_in_the_docs():
-    # docs/convolution.md, by hand: tap (a, b) of window (i, j) reads pixel (i s + a - p, j s + b - p)
-    # of the plane, flattened as y * W + x; -1 in the padding.
-    plain = tap_offsets((5, 5), (3, 3), (1, 1), (0, 0), (1, 1), (3, 3))
-    np.testing.assert_array_equal(plain[:3], [[0, 1, 2, 5, 6, 7, 10, 11, 12],
-                                              [1, 2, 3, 6, 7, 8, 11, 12, 13],
-                                              [2, 3, 4, 7, 8, 9, 12, 13, 14]])
-    np.testing.assert_array_equal(plain[:, 1], [1, 2, 3, 6, 7, 8, 11, 12, 13])  # the outlined window, less one
-    padded = tap_offsets((4, 4), (3, 3), (2, 2), (1, 1), (1, 1), (2, 2))
-    np.testing.assert_array_equal(padded[0], [-1, -1, -1, 5])  # windows (0,0), (0,1), (1,0) start in the padding
-    np.testing.assert_array_equal(padded[4], [0, 2, 8, 10])  # the centre tap never does
+def test_the_tap_maps_worked_in_the_docs():
+    # docs/convolution.md, by hand: tap row a of window row i reads input row i s + a d - p; -1 in the padding.
+    np.testing.assert_array_equal(tap_rows(5, 3, 1, 0, 1, 3), [[0, 1, 2], [1, 2, 3], [2, 3, 4]])
+    # A 4-row image, kernel 3, stride 2, padding 1: 2 window rows, the first starting in the padding.
+    np.testing.assert_array_equal(tap_rows(4, 3, 2, 1, 1, 2), [[-1, 1], [0, 2], [1, 3]])
+    # Turned around for col2im: which (tap row, window row) pairs read input row y.
+    pairs, first = tap_readers(4, 3, 2, 1, 1, 2)
+    readers = [pairs[first[y]:first[y + 1]].tolist() for y in range(4)]
+    assert readers == [[[1, 0]], [[0, 1], [2, 0]], [[1, 1]], [[2, 1]]]

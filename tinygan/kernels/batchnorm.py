@@ -68,12 +68,13 @@ def reference_batch_norm_backward(grad, x, mean, inv_std, scale, shift, training
 
 
 # ---------------------------------------------------------------------- Numba kernels
-# Each array comes as the rows of a (N*C, L) matrix and its steps: plane (n, c) is row
-# n * steps[0] + c * steps[1] (kernels/layout.py: the same code reads either memory order).
+# Each array comes as the rows of a C-contiguous matrix and its steps: run n of channel c is
+# row n * steps[0] + c * steps[1], for n < runs (kernels/layout.py: a plane per run in the
+# batch- and channel-major orders, the whole channel as one run batch-last).
 @kernel(reassociate=True)  # long sums: see kernels/__init__.py
-def _channel_mean_var_kernel(x, x_steps, n_images, mean, var):
+def _channel_mean_var_kernel(x, x_steps, runs, mean, var):
     channels, length = mean.shape[0], x.shape[1]
-    count = n_images * length
+    count = runs * length
     for c in numba.prange(channels):
         # One pass, summing d = x - K and d^2 for K one of the channel's own values.  The
         # textbook one-pass E[x^2] - E[x]^2 cancels catastrophically when the mean is large
@@ -81,7 +82,7 @@ def _channel_mean_var_kernel(x, x_steps, n_images, mean, var):
         # (the "shifted data" algorithm), so one read of x does what two passes did.
         shifted = np.float64(x[c * x_steps[1], 0])
         total, squares = 0.0, 0.0
-        for n in range(n_images):
+        for n in range(runs):
             row = x[n * x_steps[0] + c * x_steps[1]]
             for i in range(length):
                 d = row[i] - shifted
@@ -93,12 +94,12 @@ def _channel_mean_var_kernel(x, x_steps, n_images, mean, var):
 
 
 @kernel
-def _normalize_kernel(x, x_steps, n_images, mean, inv_std, scale, shift, slope, zero, out, out_steps):
+def _normalize_kernel(x, x_steps, runs, mean, inv_std, scale, shift, slope, zero, out, out_steps):
     channels, length = mean.shape[0], x.shape[1]
     for c in numba.prange(channels):
         mu, b = mean[c], shift[c]
         factor = inv_std[c] * scale[c]
-        for n in range(n_images):
+        for n in range(runs):
             source = x[n * x_steps[0] + c * x_steps[1]]
             target = out[n * out_steps[0] + c * out_steps[1]]
             for i in range(length):
@@ -107,10 +108,10 @@ def _normalize_kernel(x, x_steps, n_images, mean, inv_std, scale, shift, slope, 
 
 
 @kernel(reassociate=True)
-def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shift, training, slope, zero,
+def _backward_kernel(g, g_steps, x, x_steps, runs, mean, inv_std, scale, shift, training, slope, zero,
                      grad_x, grad_x_steps, sum_grad, sum_grad_xhat):
     channels, length = mean.shape[0], x.shape[1]
-    count = n_images * length
+    count = runs * length
     for c in numba.prange(channels):
         mu, s, b = mean[c], inv_std[c], shift[c]
         # The activation's derivative needs the sign of the forward's y, so y is recomputed by
@@ -119,7 +120,7 @@ def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shi
         # products, and a y within rounding of 0 could change sign between the two kernels.
         factor = s * scale[c]
         total, total_xhat = 0.0, 0.0
-        for n in range(n_images):
+        for n in range(runs):
             g_row, x_row = g[n * g_steps[0] + c * g_steps[1]], x[n * x_steps[0] + c * x_steps[1]]
             for i in range(length):
                 centred = x_row[i] - mu
@@ -130,7 +131,7 @@ def _backward_kernel(g, g_steps, x, x_steps, n_images, mean, inv_std, scale, shi
         sum_grad_xhat[c] = total_xhat
         mean_grad = total / count if training else 0.0
         mean_grad_xhat = total_xhat / count if training else 0.0
-        for n in range(n_images):
+        for n in range(runs):
             g_row, x_row = g[n * g_steps[0] + c * g_steps[1]], x[n * x_steps[0] + c * x_steps[1]]
             target = grad_x[n * grad_x_steps[0] + c * grad_x_steps[1]]
             for i in range(length):
@@ -150,21 +151,24 @@ def channel_mean_var(x):
     """Per-channel mean and biased variance of (N, C[, H, W]) x, in x's dtype."""
     channels = x.shape[1]
     mean, var = np.empty(channels, dtype=np.float64), np.empty(channels, dtype=np.float64)
-    _channel_mean_var_kernel(*layout.plane_rows(layout.dense(x)), x.shape[0], mean, var)
+    rows, steps, runs = layout.plane_rows(layout.dense(x))
+    _channel_mean_var_kernel(rows, steps, runs, mean, var)
     return mean.astype(x.dtype), var.astype(x.dtype)
 
 
 def normalize(x, mean, inv_std, scale, shift, slope=NO_ACTIVATION):
     """y = leaky((x - mean) * inv_std * scale + shift, slope), per channel (slope 1: no activation).
 
-    x may be batch-major or channel-major (kernels/layout.py); a 4-D y is written channel-major,
-    channel by channel as the kernel computes it, the order a following convolution multiplies in.
+    x may be in any of the memory orders of kernels/layout.py; y is written in x's order,
+    channel by channel as the kernel computes it (batch-last after a convolution: the order
+    the next convolution multiplies in).
     """
     x = layout.dense(x)
-    out = layout.empty(x.shape, x.dtype, channel_major=True) if x.ndim == 4 else np.empty_like(x)
+    out = layout.empty_like(x)
     per_channel = [_channel_values(v, x.dtype) for v in (mean, inv_std, scale, shift)]
-    _normalize_kernel(*layout.plane_rows(x), x.shape[0], *per_channel, x.dtype.type(slope), x.dtype.type(0),
-                      *layout.plane_rows(out))
+    rows, steps, runs = layout.plane_rows(x)
+    out_rows, out_steps, _ = layout.plane_rows(out)
+    _normalize_kernel(rows, steps, runs, *per_channel, x.dtype.type(slope), x.dtype.type(0), out_rows, out_steps)
     return out
 
 
@@ -172,10 +176,14 @@ def batch_norm_backward(grad, x, mean, inv_std, scale, shift, training, slope=NO
     """(dL/dx, sum of g', sum of g' * xhat) per channel, g' the gradient at the activation's input;
     see ops/norm.py for the derivation.  dL/dx comes in x's memory order."""
     grad, x = layout.dense(grad), layout.dense(x)
+    if layout.is_batch_last(grad) != layout.is_batch_last(x):  # the kernel walks both in runs of one length
+        grad = layout.like(grad, x)
     grad_x = layout.empty_like(x)
     channels = grad.shape[1]
     sum_grad, sum_grad_xhat = np.empty(channels, dtype=np.float64), np.empty(channels, dtype=np.float64)
     per_channel = [_channel_values(v, grad.dtype) for v in (mean, inv_std, scale, shift)]
-    _backward_kernel(*layout.plane_rows(grad), *layout.plane_rows(x), x.shape[0], *per_channel, training,
-                     grad.dtype.type(slope), grad.dtype.type(0), *layout.plane_rows(grad_x), sum_grad, sum_grad_xhat)
+    (g_rows, g_steps, runs), (x_rows, x_steps, _), (out_rows, out_steps, _) = (
+        layout.plane_rows(a) for a in (grad, x, grad_x))
+    _backward_kernel(g_rows, g_steps, x_rows, x_steps, runs, *per_channel, training, grad.dtype.type(slope),
+                     grad.dtype.type(0), out_rows, out_steps, sum_grad, sum_grad_xhat)
     return grad_x, sum_grad.astype(grad.dtype), sum_grad_xhat.astype(grad.dtype)

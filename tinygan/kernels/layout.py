@@ -1,88 +1,126 @@
-"""Two memory orders for an (N, C, H, W) array, and how the kernels accept either.
+"""Three memory orders for an (N, C, H, W) array, and how the kernels accept each.
 
 Every 4-D array tinygan passes between layers has the shape (N, C, H, W), as in torch.
-Its numbers can sit in memory in two orders:
+Its numbers can sit in memory in three orders:
 
 * batch-major, N then C then H then W: what NumPy makes by default (C order), image by
   image;
-* channel-major, C then N then H then W: channel by channel, the order of the matrices the
-  convolutions multiply, (C, N*H*W).  The same array viewed as `x.transpose(1, 0, 2, 3)` is
-  C-contiguous.
+* channel-major, C then N then H then W: channel by channel, image by image within a
+  channel.  The same array viewed as `x.transpose(1, 0, 2, 3)` is C-contiguous;
+* batch-last, C then H then W then N: channel by channel, and within a channel pixel by
+  pixel, the N images' values of one pixel side by side.  `x.transpose(1, 2, 3, 0)` is
+  C-contiguous.  This is the order the convolutions multiply in: their matrices are
+  (C, H*W*N), so im2col copies, for every kernel tap and output pixel, a run of N
+  adjacent numbers, which the compiler turns into SIMD copies (kernels/im2col.py).
 
-In both, each plane x[n, c] of H*W numbers is contiguous, so a kernel that works plane
-by plane reads either at full speed.  im2col and col2im take the view `x.reshape(N, C,
-H*W)` (`planes`), which NumPy makes without a copy.  The batch-norm kernels, which add
-up long rows and need the compiler to know that the numbers of a row are adjacent (else
-it cannot use SIMD: about 4x slower, measured), take the planes as the rows of a
-C-contiguous (N*C, H*W) matrix and the steps between rows (`plane_rows`).  An elementwise
-kernel works on the flat memory (`flat`) whatever the order.  The convolutions multiply in
-channel-major order, so conv2d hands its result on in it instead of copying it into
-batch-major order, both take their inputs in it when given so, and batch norm writes its
-output in it: in a DCGAN step that saves sixteen copies (eight of activations, eight of
-gradients; docs/performance.md).
+In the first two, each plane x[n, c] of H*W numbers is contiguous; in the third, each
+channel x[:, c] of H*W*N numbers is.  The batch-norm kernels, which add up long rows and
+need the compiler to know that the numbers of a row are adjacent (else it cannot use SIMD:
+about 4x slower, measured), take an array as the rows of a C-contiguous matrix, each row
+a run of one channel's numbers, with the steps between rows (`plane_rows`): a plane per
+row in the first two orders, a whole channel per row in the third.  An elementwise
+kernel works on the flat memory (`flat`) whatever the order.  The convolutions hand their
+results on batch-last, with no copy, and take their inputs in it without one, and batch
+norm writes its output in its input's order: in a DCGAN step every activation and every
+gradient between two convolutions stays batch-last (docs/performance.md).
 
 NumPy itself accepts any order: the values of x[n, c, h, w] are the same whichever
 order the memory is in, only the strides differ.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
+BATCH_MAJOR, CHANNEL_MAJOR, BATCH_LAST = "batch-major", "channel-major", "batch-last"
+# Each order as the axes of (N, C, H, W) from the slowest-moving to the fastest in memory:
+# x.transpose(MEMORY_AXES[order]) is C-contiguous.  Where two orders are the same memory
+# (one image, or one channel, ...) the first in this table names it.
+MEMORY_AXES = {BATCH_MAJOR: (0, 1, 2, 3), CHANNEL_MAJOR: (1, 0, 2, 3), BATCH_LAST: (1, 2, 3, 0)}
+
+
+def order(x: np.ndarray) -> str | None:
+    """The memory order of x: one of the three for a 4-D array, batch-major for any other
+    C-contiguous array, None for other strides."""
+    if x.flags.c_contiguous:
+        return BATCH_MAJOR
+    if x.ndim == 4:
+        for name in (CHANNEL_MAJOR, BATCH_LAST):
+            if x.transpose(MEMORY_AXES[name]).flags.c_contiguous:
+                return name
+    return None
+
 
 def is_channel_major(x: np.ndarray) -> bool:
     """True for a 4-D array laid out C, N, H, W (and not also batch-major, as when N or C is 1)."""
-    return x.ndim == 4 and not x.flags.c_contiguous and x.transpose(1, 0, 2, 3).flags.c_contiguous
+    return order(x) == CHANNEL_MAJOR
 
 
-def empty(shape, dtype, channel_major: bool) -> np.ndarray:
-    """An uninitialised (N, C, H, W) array, channel-major or batch-major."""
-    if not channel_major:
+def is_batch_last(x: np.ndarray) -> bool:
+    """True for a 4-D array laid out C, H, W, N (and not also batch-major or channel-major)."""
+    return order(x) == BATCH_LAST
+
+
+def empty(shape, dtype, memory_order: str = BATCH_MAJOR) -> np.ndarray:
+    """An uninitialised array of `shape` in one of the three orders (4-D; other ranks: batch-major only)."""
+    if memory_order == BATCH_MAJOR:
         return np.empty(shape, dtype=dtype)
-    n, c, *rest = shape
-    return np.empty((c, n, *rest), dtype=dtype).transpose(1, 0, 2, 3)
+    if len(shape) != 4 or memory_order not in MEMORY_AXES:
+        raise ValueError(f"layout.empty: {memory_order!r} order needs a 4-D shape and one of "
+                         f"{list(MEMORY_AXES)}, got shape {tuple(shape)}")
+    axes = MEMORY_AXES[memory_order]
+    return np.empty(tuple(shape[a] for a in axes), dtype=dtype).transpose(np.argsort(axes))
 
 
 def empty_like(x: np.ndarray) -> np.ndarray:
-    """An uninitialised array of x's shape and dtype, in x's memory order if it is one of the two."""
-    return empty(x.shape, x.dtype, is_channel_major(x))
+    """An uninitialised array of x's shape and dtype, in x's memory order if it is one of the three."""
+    return empty(x.shape, x.dtype, order(x) or BATCH_MAJOR)
 
 
 def like(x: np.ndarray, model: np.ndarray) -> np.ndarray:
     """x (same shape) in model's memory order: x itself if it already is, else a copy."""
-    if is_channel_major(model) == is_channel_major(x) and (x.flags.c_contiguous or is_channel_major(x)):
+    wanted = order(model) or BATCH_MAJOR
+    if order(x) == wanted:
         return x
-    out = empty(x.shape, x.dtype, is_channel_major(model))
+    out = empty(x.shape, x.dtype, wanted)
     np.copyto(out, x)
     return out
 
 
 def flat(x: np.ndarray) -> np.ndarray:
-    """The numbers of a batch-major or channel-major x as a 1-D view, in memory order (no copy)."""
-    if is_channel_major(x):
-        return x.transpose(1, 0, 2, 3).reshape(-1)
-    if not x.flags.c_contiguous:
-        raise ValueError(f"flat: expected a batch-major or channel-major array, got strides {x.strides}")
-    return x.reshape(-1)
+    """The numbers of x in any of the three orders as a 1-D view, in memory order (no copy)."""
+    memory_order = order(x)
+    if memory_order is None:
+        raise ValueError(f"flat: expected a batch-major, channel-major or batch-last array, got strides {x.strides}")
+    return x.transpose(MEMORY_AXES[memory_order]).reshape(-1) if x.ndim == 4 else x.reshape(-1)
 
 
 def dense(x: np.ndarray) -> np.ndarray:
-    """x if it is batch-major or channel-major, else a batch-major copy (any other strides)."""
-    return x if x.flags.c_contiguous or is_channel_major(x) else np.ascontiguousarray(x)
+    """x if it is in one of the three orders, else a batch-major copy (any other strides)."""
+    return x if order(x) is not None else np.ascontiguousarray(x)
 
 
 def planes(x: np.ndarray) -> np.ndarray:
-    """A batch-major or channel-major (N, C, H, W) x viewed as (N, C, H*W): no copy."""
+    """An (N, C, H, W) x viewed as (N, C, H*W): no copy when x is batch-major or channel-major
+    (a batch-last x's planes are not contiguous: NumPy copies it)."""
     return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))  # no -1: N may be 0
 
 
-def plane_rows(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """A batch-major or channel-major (N, C, ...) x as a C-contiguous (N*C, L) matrix of its
-    planes, and (batch_step, channel_step): plane x[n, c] is row n*batch_step + c*channel_step.
-    No copy (a 2-D x is (N*C, 1))."""
+def plane_rows(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int], int]:
+    """x (N, C, ...) in any of the three orders as the rows of a C-contiguous matrix, each row a
+    run of one channel's numbers, without a copy: (rows, (run_step, channel_step), runs).
+
+    Channel c's numbers are the rows r * run_step + c * channel_step for r < runs: its N
+    planes in the first two orders (runs = N), its one row of H*W*N numbers batch-last
+    (runs = 1).  A 2-D x is (N*C, 1).
+    """
     n, c = x.shape[:2]
     length = int(np.prod(x.shape[2:]))
-    if is_channel_major(x):
-        return x.transpose(1, 0, 2, 3).reshape(c * n, length), (1, n)
-    if not x.flags.c_contiguous:
-        raise ValueError(f"plane_rows: expected a batch-major or channel-major array, got strides {x.strides}")
-    return x.reshape(n * c, length), (c, 1)
+    memory_order = order(x)
+    if memory_order == CHANNEL_MAJOR:
+        return x.transpose(1, 0, 2, 3).reshape(c * n, length), (1, n), n
+    if memory_order == BATCH_LAST:
+        return x.transpose(1, 2, 3, 0).reshape(c, length * n), (0, 1), 1
+    if memory_order is None:
+        raise ValueError(f"plane_rows: expected a batch-major, channel-major or batch-last array, got strides {x.strides}")
+    return x.reshape(n * c, length), (c, 1), n

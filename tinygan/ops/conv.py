@@ -18,24 +18,24 @@ orders the rows of cols channel-major, (c, i, j), so the rows of one input block
 consecutive, and so are the weight rows of one output block: both matrices split into g
 blocks by a reshape that copies nothing,
 
-    W2   = weight.reshape(g, O/g, C/g*kh*kw)        cols = cols.reshape(g, C/g*kh*kw, N*OH*OW)
+    W2   = weight.reshape(g, O/g, C/g*kh*kw)        cols = cols.reshape(g, C/g*kh*kw, OH*OW*N)
 
-and all g products are ONE batched matmul, W2 @ cols -> (g, O/g, N*OH*OW).  groups=1 is
+and all g products are ONE batched matmul, W2 @ cols -> (g, O/g, OH*OW*N).  groups=1 is
 the same code with a batch of one: NumPy's matmul runs the same single BLAS call as for a
 2-D product, and every reshape above is a view.
 
-Memory order.  The products multiply activations laid out (C, N*H*W), channel by channel.
-conv2d hands its result on in that order, as an (N, O, OH, OW) view of the product with
-no copy (a *channel-major* array, kernels/layout.py), and both ops take an input in
-that order without copying it; every op that may come next reads either order.  The
-gradient for the input comes back in the input's order where that costs nothing.  (Not
-when one window covers the whole image, below: that conv2d reads its input image by
-image, a copy for a channel-major input, and returns a batch-major result and gradient.)
+Memory order.  The products multiply activations laid out (C, H*W*N), channel by channel,
+pixel by pixel, the N images of a pixel side by side: cols' columns are (oh, ow, n), and
+so are those of the result.  Both ops hand their result on in that order, as an (N, O,
+OH, OW) view of the product with no copy (a *batch-last* array, kernels/layout.py), and
+take an input in that order without copying it; an input in another order is copied
+into it once.  The gradient for the input comes back batch-last too.  Every op that may
+come next reads any order.
 
 When the single window covers the whole image (the DCGAN's first layer, 1x1 -> 7x7, and
-its discriminator's last, 7x7 -> 1x1), each column of cols would just be one flattened
-image: the convolution *is* a fully connected layer, and both ops compute it as one,
-with no im2col/col2im and no transposes of data.
+its discriminator's last, 7x7 -> 1x1), each column of cols is just one flattened image,
+(C*H*W, N): batch-last, that is the image's own memory, so im2col and col2im are views
+(kernels/im2col.py) and the convolution is the product of a fully connected layer.
 """
 from __future__ import annotations
 
@@ -43,40 +43,27 @@ import numpy as np
 
 from ..autograd import Function
 from ..kernels.gemm import gemm
-from ..kernels.im2col import col2im, im2col, window_is_whole_image
-from ..kernels.layout import is_channel_major
+from ..kernels.im2col import col2im, im2col
 from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, integer, pair
 
 PADDING_STRINGS = ("same", "valid")
 
 
 # ---------------------------------------------------------------------- layouts (all views unless noted)
-def _as_image(rows: np.ndarray, n: int, height: int, width: int, channel_major: bool) -> np.ndarray:
-    """(O, N*H*W) GEMM output -> (N, O, H, W): a channel-major view, or a batch-major copy
-    (kernels/layout.py: the next op reads either)."""
-    image = rows.reshape(rows.shape[0], n, height, width).transpose(1, 0, 2, 3)
-    return image if channel_major else np.ascontiguousarray(image)
+def _as_image(rows: np.ndarray, n: int, height: int, width: int) -> np.ndarray:
+    """(O, H*W*N) GEMM output, columns (h, w, n) -> (N, O, H, W): a batch-last view (kernels/layout.py)."""
+    return rows.reshape(rows.shape[0], height, width, n).transpose(3, 0, 1, 2)
 
 
-def _to_channel_major(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, N*H*W): what the GEMMs multiply from the right (a view when x is
-    channel-major, else one copy)."""
-    return x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
+def _to_columns(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (C, H*W*N), columns (h, w, n): what the GEMMs multiply from the right
+    (a view when x is batch-last, else one copy)."""
+    return x.transpose(1, 2, 3, 0).reshape(x.shape[1], -1)
 
 
 def _row_blocks(a: np.ndarray, groups: int) -> np.ndarray:
     """Split the rows (axis 0) into `groups` consecutive blocks: (g*m, ...) -> (g, m, rest)."""
     return a.reshape(groups, a.shape[0] // groups, int(np.prod(a.shape[1:])))  # no -1: a may be empty
-
-
-def _column_blocks(a: np.ndarray, groups: int) -> np.ndarray:
-    """Split the columns of a 2-D (n, g*k) into blocks: -> (g, n, k)."""
-    return a.reshape(a.shape[0], groups, -1).transpose(1, 0, 2)
-
-
-def _join_column_blocks(a: np.ndarray) -> np.ndarray:
-    """The inverse of _column_blocks: (g, n, k) -> (n, g*k) (a view when g = 1, else a copy)."""
-    return a.transpose(1, 0, 2).reshape(a.shape[1], -1)
 
 
 def _transposed(a: np.ndarray) -> np.ndarray:
@@ -138,11 +125,11 @@ def _conv_arguments(op, x, weight, bias, groups, transposed):
 class Conv2d(Function):
     """y = conv2d(x, W) + b, computed per group k as  Y_k = W2_k @ cols_k  with  cols = im2col(x).
 
-    Forward:   cols = im2col(x)                                  (C*kh*kw, N*OH*OW)
-               W2   = W.reshape(g, O/g, C/g*kh*kw), cols as (g, C/g*kh*kw, N*OH*OW)
-               Y    = W2 @ cols  (one batched matmul)            (g, O/g, N*OH*OW) = (O, N*OH*OW)
+    Forward:   cols = im2col(x)                                  (C*kh*kw, OH*OW*N)
+               W2   = W.reshape(g, O/g, C/g*kh*kw), cols as (g, C/g*kh*kw, OH*OW*N)
+               Y    = W2 @ cols  (one batched matmul)            (g, O/g, OH*OW*N) = (O, OH*OW*N)
                then + b, as (N, O, OH, OW)
-    Backward, with G the upstream gradient laid out as (O, N*OH*OW), split the same way (g, O/g, ...):
+    Backward, with G the upstream gradient laid out as (O, OH*OW*N), split the same way (g, O/g, ...):
                dL/dW_k = G_k @ cols_k^T                  (the columns saved from the forward)
                dL/db   = G summed over its columns
                dL/dx   = col2im(W2_k^T @ G_k, stacked)   (each pixel collects from every window it was in)
@@ -169,21 +156,12 @@ class Conv2d(Function):
         geometry = (kernel, stride, before, dilation, out_size)
         weight_blocks = _row_blocks(weight, groups)  # (g, O/g, C/g*kh*kw)
         ctx.groups, ctx.geometry = groups, geometry
-        ctx.fully_connected = window_is_whole_image(x.shape[2:], *geometry)
-        if ctx.fully_connected:  # one window = the whole image: a linear layer, no im2col needed
-            images = x.reshape(x.shape[0], -1)  # (N, C*H*W)
-            out = _join_column_blocks(gemm(_column_blocks(images, groups), _transposed(weight_blocks)))  # (N, O)
-            if bias is not None:
-                out += bias
-            ctx.save_for_backward(x.shape, images, weight)
-            return out.reshape(out.shape + (1, 1))
-        cols = im2col(x, *geometry)
-        out = gemm(weight_blocks, _row_blocks(cols, groups)).reshape(weight.shape[0], -1)  # (O, N*OH*OW)
+        cols = im2col(x, *geometry)  # (C*kh*kw, OH*OW*N); x's own memory when one window covers the image
+        out = gemm(weight_blocks, _row_blocks(cols, groups)).reshape(weight.shape[0], -1)  # (O, OH*OW*N)
         if bias is not None:
             out += bias[:, None]
         ctx.save_for_backward(x.shape, cols, weight)
-        ctx.input_channel_major = is_channel_major(x)  # the gradient for x comes back in x's order
-        return _as_image(out, x.shape[0], *out_size, channel_major=True)  # the product's own order: no copy
+        return _as_image(out, x.shape[0], *out_size)  # the product's own order: no copy
 
     @staticmethod
     def backward(ctx, grad):
@@ -191,21 +169,15 @@ class Conv2d(Function):
         groups = ctx.groups
         weight_blocks = _row_blocks(weight, groups)
         grad_x = grad_w = grad_b = None
-        if ctx.fully_connected:  # y = images @ W2^T per group: the backward of a linear layer
-            grad_blocks = _column_blocks(grad.reshape(grad.shape[0], -1), groups)  # (g, N, O/g)
-            if ctx.needs_input_grad[0]:
-                grad_x = _join_column_blocks(gemm(grad_blocks, weight_blocks)).reshape(x_shape)
-            if ctx.needs_input_grad[1]:
-                grad_w = gemm(_transposed(grad_blocks), _column_blocks(cols, groups)).reshape(weight.shape)
-        else:
-            grad_blocks = _row_blocks(_to_channel_major(grad), groups)  # (g, O/g, N*OH*OW)
-            if ctx.needs_input_grad[0]:
-                grad_cols = gemm(_transposed(weight_blocks), grad_blocks).reshape(cols.shape)
-                grad_x = col2im(grad_cols, x_shape, *ctx.geometry, channel_major=ctx.input_channel_major)
-            if ctx.needs_input_grad[1]:
-                grad_w = gemm(grad_blocks, _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
+        grad_rows = _to_columns(grad)  # (O, OH*OW*N)
+        grad_blocks = _row_blocks(grad_rows, groups)  # (g, O/g, OH*OW*N)
+        if ctx.needs_input_grad[0]:
+            grad_cols = gemm(_transposed(weight_blocks), grad_blocks).reshape(cols.shape)
+            grad_x = col2im(grad_cols, x_shape, *ctx.geometry)
+        if ctx.needs_input_grad[1]:
+            grad_w = gemm(grad_blocks, _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            grad_b = grad.sum(axis=(0, 2, 3))
+            grad_b = grad_rows.sum(axis=1)
         return grad_x, grad_w, grad_b
 
 
@@ -214,11 +186,11 @@ class ConvTranspose2d(Function):
 
     Every input pixel x[n, c, h, w] paints a kh x kw patch  x[n, c, h, w] * W[c, :, :, :]
     onto the output channels of its group at (h*s - p, w*s - p), and overlapping patches add
-    up.  As matrices, per group k (W2 = W.reshape(g, C/g, O/g*kh*kw), X = x as (g, C/g, N*H*W)):
-    Forward:   cols_k = W2_k^T @ X_k                 (one batched matmul; stacked: (O*kh*kw, N*H*W))
+    up.  As matrices, per group k (W2 = W.reshape(g, C/g, O/g*kh*kw), X = x as (g, C/g, H*W*N)):
+    Forward:   cols_k = W2_k^T @ X_k                 (one batched matmul; stacked: (O*kh*kw, H*W*N))
                y      = col2im(cols) + b             (the patches, summed into place)
     Backward, with gcols = im2col(G) of the upstream gradient G (the same window geometry),
-    split by groups the same way (g, O/g*kh*kw, N*H*W):
+    split by groups the same way (g, O/g*kh*kw, H*W*N):
                dL/dx_k = W2_k @ gcols_k               (conv2d of G with the same weight)
                dL/dW_k = X_k @ gcols_k^T
                dL/db   = G summed over N, OH, OW
@@ -245,20 +217,13 @@ class ConvTranspose2d(Function):
         weight_blocks = _row_blocks(weight, groups)  # (g, C/g, O/g*kh*kw)
         geometry = (kernel, stride, padding, dilation, (height, width))
         ctx.groups, ctx.geometry = groups, geometry
-        ctx.fully_connected = window_is_whole_image(out_size, *geometry)
-        if ctx.fully_connected:  # a 1x1 input painting one whole patch: a linear layer
-            pixels = x.reshape(n, in_channels)
-            patches = _join_column_blocks(gemm(_column_blocks(pixels, groups), weight_blocks))  # (N, O*kh*kw)
-            out = patches.reshape((n, out_channels) + out_size)
-        else:
-            pixels = _to_channel_major(x)  # (C, N*H*W)
-            cols = gemm(_transposed(weight_blocks), _row_blocks(pixels, groups))  # (g, O/g*kh*kw, N*H*W)
-            out = col2im(cols.reshape(cols.shape[0] * cols.shape[1], pixels.shape[1]), (n, out_channels) + out_size,
-                         *geometry)
+        pixels = _to_columns(x)  # (C, H*W*N)
+        cols = gemm(_transposed(weight_blocks), _row_blocks(pixels, groups))  # (g, O/g*kh*kw, H*W*N)
+        out = col2im(cols.reshape(cols.shape[0] * cols.shape[1], pixels.shape[1]), (n, out_channels) + out_size,
+                     *geometry)  # a view of cols when one 1x1 input paints the whole output
         if bias is not None:
             out += bias[None, :, None, None]
         ctx.save_for_backward(pixels, weight)
-        ctx.input_channel_major = is_channel_major(x)  # the gradient for x comes back in x's order
         return out
 
     @staticmethod
@@ -269,21 +234,13 @@ class ConvTranspose2d(Function):
         kernel, stride, padding, dilation, (height, width) = ctx.geometry
         weight_blocks = _row_blocks(weight, groups)
         grad_x = grad_w = grad_b = None
-        if ctx.fully_connected:  # y = pixels @ W2 per group: the backward of a linear layer
-            grad_blocks = _column_blocks(grad.reshape(n, -1), groups)  # (g, N, O/g*kh*kw)
-            if ctx.needs_input_grad[0]:
-                grad_x = _join_column_blocks(gemm(grad_blocks, _transposed(weight_blocks))).reshape(n, in_channels, 1, 1)
-            if ctx.needs_input_grad[1]:
-                grad_w = gemm(_transposed(_column_blocks(pixels, groups)), grad_blocks).reshape(weight.shape)
-        else:
-            grad_blocks = _row_blocks(im2col(grad, *ctx.geometry), groups)  # (g, O/g*kh*kw, N*H*W)
-            if ctx.needs_input_grad[0]:
-                grad_x = _as_image(gemm(weight_blocks, grad_blocks).reshape(in_channels, -1), n, height, width,
-                                   channel_major=ctx.input_channel_major)
-            if ctx.needs_input_grad[1]:
-                grad_w = gemm(_row_blocks(pixels, groups), _transposed(grad_blocks)).reshape(weight.shape)
+        grad_blocks = _row_blocks(im2col(grad, *ctx.geometry), groups)  # (g, O/g*kh*kw, H*W*N)
+        if ctx.needs_input_grad[0]:
+            grad_x = _as_image(gemm(weight_blocks, grad_blocks).reshape(in_channels, -1), n, height, width)
+        if ctx.needs_input_grad[1]:
+            grad_w = gemm(_row_blocks(pixels, groups), _transposed(grad_blocks)).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            grad_b = grad.sum(axis=(0, 2, 3))
+            grad_b = _to_columns(grad).sum(axis=1)
         return grad_x, grad_w, grad_b
 
 
