@@ -80,33 +80,31 @@ def _run(op, x, weight, upstream, **options):
     return out.data, leaf.grad, w.grad
 
 
-@given(config=conv2d_configs(max_batch=3), seed=seeds(), upstream_order=st.sampled_from(ORDERS))
-def test_conv2d_in_any_order(config, seed, upstream_order):
+def check_convolution_in_every_order(op, config, seed, upstream_order, option_names):
+    """op on the same values in every memory order, with the upstream gradient in upstream_order:
+    output and both gradients bit for bit the same, and the output batch-last (the product's
+    own order: no copy)."""
     x = random_array(config["input_shape"], seed, dtype=np.float32)
     weight = random_array(config["weight_shape"], seed + 1, dtype=np.float32)
-    options = {k: config[k] for k in ("stride", "padding", "dilation", "groups")}
+    options = {k: config[k] for k in option_names}
     upstream = lambda shape: arranged(random_array(shape, seed + 2, dtype=np.float32), upstream_order)
-    results = [_run(F.conv2d, arranged_x, weight, upstream, **options) for arranged_x in every_order(x)]
+    results = [_run(op, arranged_x, weight, upstream, **options) for arranged_x in every_order(x)]
     for run in results[1:]:
         for got, expected in zip(run, results[0]):
             np.testing.assert_array_equal(got, expected)
-    # Every path hands its result on in the product's order, batch-last: no copy.
     for out, _, _ in results:
         assert out.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
+@given(config=conv2d_configs(max_batch=3), seed=seeds(), upstream_order=st.sampled_from(ORDERS))
+def test_conv2d_in_any_order(config, seed, upstream_order):
+    check_convolution_in_every_order(F.conv2d, config, seed, upstream_order, ("stride", "padding", "dilation", "groups"))
 
 
 @given(config=conv_transpose2d_configs(max_batch=3), seed=seeds(), upstream_order=st.sampled_from(ORDERS))
 def test_conv_transpose2d_in_any_order(config, seed, upstream_order):
-    x = random_array(config["input_shape"], seed, dtype=np.float32)
-    weight = random_array(config["weight_shape"], seed + 1, dtype=np.float32)
-    options = {k: config[k] for k in ("stride", "padding", "output_padding", "dilation", "groups")}
-    upstream = lambda shape: arranged(random_array(shape, seed + 2, dtype=np.float32), upstream_order)
-    results = [_run(F.conv_transpose2d, arranged_x, weight, upstream, **options) for arranged_x in every_order(x)]
-    for run in results[1:]:
-        for got, expected in zip(run, results[0]):
-            np.testing.assert_array_equal(got, expected)
-    for out, _, _ in results:
-        assert out.transpose(1, 2, 3, 0).flags.c_contiguous
+    check_convolution_in_every_order(F.conv_transpose2d, config, seed, upstream_order,
+                                     ("stride", "padding", "output_padding", "dilation", "groups"))
 
 
 @given(config=batch_norm_configs(max_batch=4, max_channels=4, max_size=4), seed=seeds(),

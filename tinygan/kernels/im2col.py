@@ -113,8 +113,9 @@ def tap_rows(size, kernel, stride, padding, dilation, out_size) -> np.ndarray:
     return where
 
 
-def _maps(image_hw, kernel, stride, padding, dilation, out_size):
-    return tuple(tap_rows(*(int(v[axis]) for v in (image_hw, kernel, stride, padding, dilation, out_size)))
+def _per_axis(axis_map, image_hw, kernel, stride, padding, dilation, out_size):
+    """(axis_map for the rows, axis_map for the columns), from (h, w) pairs (ints: the maps are cached)."""
+    return tuple(axis_map(*(int(v[axis]) for v in (image_hw, kernel, stride, padding, dilation, out_size)))
                  for axis in (0, 1))
 
 
@@ -168,8 +169,8 @@ def _col2im_kernel(cols, images, row_pairs, row_first, column_pairs, column_firs
     # One parallel task per channel and slice of the batch (slices only so that a layer with
     # few channels still has a task for every thread).  Each task writes every pixel of its
     # channel once: the sum of the runs of every (tap, window) that read that pixel, which
-    # tap_readers lists.  So the writes need no locks, though windows overlap, and the
-    # image is not zeroed first and then added into tap by tap.
+    # tap_readers lists.  So the writes need no locks, though windows overlap, and no
+    # pass zeroes the whole image before the taps are added into it one by one.
     for task in numba.prange(channels * parts):
         c, part = task // parts, task % parts
         first = part * images_per_task
@@ -215,7 +216,7 @@ def im2col(x, kernel, stride, padding, dilation, out_size):
     if window_is_whole_image(x.shape[2:], kernel, stride, padding, dilation, out_size):
         return images.reshape(-1, x.shape[0])
     cols = np.empty((images.shape[0] * kernel[0] * kernel[1], out_size[0] * out_size[1] * x.shape[0]), dtype=x.dtype)
-    _im2col_kernel(images, cols, *_maps(x.shape[2:], kernel, stride, padding, dilation, out_size))
+    _im2col_kernel(images, cols, *_per_axis(tap_rows, x.shape[2:], kernel, stride, padding, dilation, out_size))
     return cols
 
 
@@ -229,8 +230,7 @@ def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
     # Enough tasks for the threads even with one channel (a DCGAN's last layer), each a
     # slice of at least 16 images; one task per channel when there are channels enough.
     parts = max(1, min(-(-16 // max(channels, 1)), n // 16))
-    readers = [tap_readers(*(int(v[axis]) for v in ((height, width), kernel, stride, padding, dilation, out_size)))
-               for axis in (0, 1)]
+    readers = _per_axis(tap_readers, (height, width), kernel, stride, padding, dilation, out_size)
     _col2im_kernel(np.ascontiguousarray(cols), image.transpose(1, 2, 3, 0), *readers[0], *readers[1],
                    int(kernel[1]), int(out_size[1]), -(-n // parts) if n else 1)
     return image
