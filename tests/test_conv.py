@@ -361,3 +361,19 @@ def _conv(x_shape=(1, 2, 5, 5), w_shape=(3, 2, 3, 3), **options):
 def test_bad_input_is_reported(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("op, x_shape, w_shape", [
+    (F.conv2d, (0, 3, 5, 5), (4, 3, 5, 5)),  # the window is the whole image: im2col is a view
+    (F.conv_transpose2d, (0, 3, 1, 1), (3, 4, 7, 7)),  # one pixel painting the whole output: col2im is a view
+    (F.conv2d, (0, 3, 8, 8), (2, 3, 4, 4)),
+])
+def test_an_empty_batch_gives_empty_results_and_zero_weight_gradients(op, x_shape, w_shape):
+    # torch's answer, worked out by hand: no images, so no outputs and nothing added to the weight's gradient
+    x = tg.tensor(np.zeros(x_shape, np.float32), requires_grad=True)
+    w = tg.tensor(np.ones(w_shape, np.float32), requires_grad=True)
+    y = op(x, w)
+    assert y.shape[0] == 0
+    y.sum().backward()
+    assert x.grad.shape == x_shape
+    np.testing.assert_array_equal(w.grad, np.zeros(w_shape, np.float32))

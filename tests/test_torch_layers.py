@@ -120,6 +120,9 @@ def test_an_empty_batch_passes_through_as_in_torch():
                        lambda x, w: TF.conv_transpose2d(x, w, stride=2, padding=1), [empty, weight])
     compare_with_torch(lambda x, w: F.conv2d(x, w, stride=2, padding=1),
                        lambda x, w: TF.conv2d(x, w, stride=2, padding=1), [empty, random_array((2, 3, 4, 4), 2)])
+    # one window covering the whole image (the DCGAN's 7x7 layers): im2col and col2im are views there
+    compare_with_torch(F.conv2d, TF.conv2d, [empty, random_array((2, 3, 8, 8), 3)])
+    compare_with_torch(F.conv_transpose2d, TF.conv_transpose2d, [np.zeros((0, 3, 1, 1)), random_array((3, 2, 7, 7), 4)])
     running = (np.zeros(3), np.ones(3))
     compare_with_torch(lambda x: F.batch_norm(x, *running, training=False),
                        lambda x: TF.batch_norm(x, *(torch.tensor(r) for r in running), training=False), [empty])

@@ -214,7 +214,7 @@ def im2col(x, kernel, stride, padding, dilation, out_size):
     """
     images = _batch_last(x)
     if window_is_whole_image(x.shape[2:], kernel, stride, padding, dilation, out_size):
-        return images.reshape(-1, x.shape[0])
+        return images.reshape(images.shape[0] * images.shape[1] * images.shape[2], x.shape[0])  # no -1: N may be 0
     cols = np.empty((images.shape[0] * kernel[0] * kernel[1], out_size[0] * out_size[1] * x.shape[0]), dtype=x.dtype)
     _im2col_kernel(images, cols, *_per_axis(tap_rows, x.shape[2:], kernel, stride, padding, dilation, out_size))
     return cols
