@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine_description, print_table  # noqa: E402
 
-from tinygan.kernels import PARALLEL_FROM, activation, batchnorm, gemm, im2col, optim  # noqa: E402
+from tinygan.kernels import PARALLEL_FROM, activation, batchnorm, gemm, im2col, layout, optim  # noqa: E402
 
 GAP_SECONDS = 100e-6
 STRIDE_2 = ((4, 4), (2, 2), (1, 1), (1, 1))  # the DCGAN's k4 s2 p1 windows
@@ -63,16 +63,18 @@ def cases():
         yield "adam", optim._adam_kernel, (p, g, m, v, 0.5, 0.999, 1e-4, 0.9, 1e-8)
     for size in (32_768, 200_704, 802_816, 1_605_632, 3_211_264):
         x, out = rng.random(size, dtype=np.float32), np.empty(size, np.float32)
-        yield "leaky_relu forward", activation._leaky_relu_forward_kernel, (x, out, np.float32(0.2))
-    for shape in ((8, 32, 49), (64, 128, 49), (64, 128, 196)):
+        yield "leaky_relu forward", activation._leaky_relu_forward_kernel, (x, out, np.float32(0.2), np.float32(0))
+    for shape in ((8, 32, 7, 7), (64, 128, 7, 7), (64, 128, 14, 14)):
         x = rng.random(shape, dtype=np.float32)
-        yield "batch norm statistics", batchnorm._channel_mean_var_kernel, (x, np.empty(shape[1]), np.empty(shape[1]))
+        rows, steps, runs = layout.plane_rows(x)
+        yield "batch norm statistics", batchnorm._channel_mean_var_kernel, (rows, steps, runs, np.empty(shape[1]),
+                                                                          np.empty(shape[1]))
     for shape, out_size in (((8, 1, 28, 28), (14, 14)), ((64, 1, 28, 28), (14, 14)), ((8, 16, 14, 14), (7, 7)),
                             ((64, 64, 14, 14), (7, 7))):
-        x = rng.random(shape, dtype=np.float32)
-        offsets = im2col.tap_offsets(shape[2:], *STRIDE_2, out_size)
-        cols = np.empty((shape[1] * offsets.shape[0], shape[0] * offsets.shape[1]), np.float32)
-        yield "im2col", im2col._im2col_kernel, (x, cols, offsets)
+        images = rng.random((shape[1], shape[2], shape[3], shape[0]), dtype=np.float32)  # batch-last, as a step has it
+        maps = im2col._per_axis(im2col.tap_rows, shape[2:], *STRIDE_2, out_size)
+        cols = np.empty((shape[1] * 16, shape[0] * out_size[0] * out_size[1]), np.float32)
+        yield "im2col", im2col._im2col_kernel, (images, cols, *maps)
 
 
 def main() -> None:
@@ -95,9 +97,9 @@ def main() -> None:
               (64, 16, 12544), (128, 12544, 16), (64, 12544, 16, "T"))
     # The last three: thin products of the DCGAN's 1-channel layers; "T": b is a transposed view,
     # as in D's first weight gradient, G @ cols.T.
-    for m, k, n, *layout in shapes:
+    for m, k, n, *transposed in shapes:
         a = rng.random((m, k), dtype=np.float32)
-        b = rng.random((n, k), dtype=np.float32).T if layout else rng.random((k, n), dtype=np.float32)
+        b = rng.random((n, k), dtype=np.float32).T if transposed else rng.random((k, n), dtype=np.float32)
         small = gemm._too_small_to_split(a, b)
         with pool.blas:  # BLAS held to one thread, as every product in tinygan runs
             one = after_a_gap_us(lambda: np.matmul(a, b))
@@ -108,7 +110,7 @@ def main() -> None:
             by_side = after_a_gap_us(lambda: pool.multiply(a, b))
         finally:
             gemm.MIN_SPLIT_WORK, gemm.DEEP_PRODUCT = rule, deep
-        name = f"({m}x{k}) @ ({k}x{n})" + (" (transposed view)" if layout else "")
+        name = f"({m}x{k}) @ ({k}x{n})" + (" (transposed view)" if transposed else "")
         rows.append({"product": name, "multiply-adds": m * k * n, "numbers": m * k + k * n + m * n,
                      "1 thread us": round(one, 1),
                      "split us": round(split, 1), "split, never by depth us": round(by_side, 1),

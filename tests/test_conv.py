@@ -14,7 +14,7 @@ def leaf(shape, seed):
     return tg.tensor(random_array(shape, seed), requires_grad=True)
 
 
-# One window covering the whole image: both ops take their fully connected path.
+# One window covering the whole image: im2col and col2im are views, the product that of a linear layer.
 WHOLE_WINDOW_CONV = dict(input_shape=(3, 2, 4, 3), weight_shape=(1, 2, 4, 3), stride=(1, 2), padding=(0, 0),
                          dilation=(1, 1))
 WHOLE_WINDOW_TRANSPOSED = dict(input_shape=(3, 4, 1, 1), weight_shape=(4, 2, 3, 2), stride=(2, 1), padding=(0, 0),

@@ -345,8 +345,9 @@ class Tensor:
         """The same numbers in another shape: a view of the same memory when NumPy can make one,
         else a copy, as torch's reshape.  `view` is the same method; torch's view would raise
         where no view is possible.  (The output of a convolution is batch-last, and so is that of
-        a batch norm after one, kernels/layout.py, so `y.view(N, -1)` of one is a copy, and an
-        in-place change through it leaves y as it was.)"""
+        a batch norm after one, kernels/layout.py: `y.view(N, -1)` of one is a view, but a shape
+        that splits the batch from the pixels differently, such as `y.reshape(N * C, H * W)`,
+        is a copy, and an in-place change through it leaves y as it was.)"""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return shape_ops.Reshape.apply(self, shape=tuple(shape))
 

@@ -167,10 +167,11 @@ def _col2im_kernel(cols, images, row_pairs, row_first, column_pairs, column_firs
     taps = cols.shape[0] // channels if channels else 0
     parts = (n_images + images_per_task - 1) // images_per_task
     # One parallel task per channel and slice of the batch (slices only so that a layer with
-    # few channels still has a task for every thread).  Each task writes every pixel of its
-    # channel once: the sum of the runs of every (tap, window) that read that pixel, which
-    # tap_readers lists.  So the writes need no locks, though windows overlap, and no
-    # pass zeroes the whole image before the taps are added into it one by one.
+    # few channels still has a task for every thread).  Each task finishes every pixel of its
+    # channel and slice in one visit: it zeroes the pixel's run and adds the runs of every
+    # (tap, window) that read that pixel, which tap_readers lists, while the run is in the
+    # cache.  So the writes need no locks, though windows overlap, and no pass zeroes the
+    # whole image before the taps are added into it one by one.
     for task in numba.prange(channels * parts):
         c, part = task // parts, task % parts
         first = part * images_per_task
@@ -193,7 +194,7 @@ def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size)
     """True when the one window covers the unpadded image exactly (DCGAN's first and last layers).
 
     Then each column of cols is simply one flattened image, and the convolution is a
-    fully connected layer (ops/conv.py computes it as one).
+    fully connected layer: im2col and col2im return views of the image's batch-last memory.
     """
     return (tuple(out_size) == (1, 1) and tuple(kernel) == tuple(image_hw) and tuple(padding) == (0, 0)
             and tuple(dilation) == (1, 1))

@@ -101,8 +101,8 @@ def dense(x: np.ndarray) -> np.ndarray:
 
 
 def planes(x: np.ndarray) -> np.ndarray:
-    """An (N, C, H, W) x viewed as (N, C, H*W): no copy when x is batch-major or channel-major
-    (a batch-last x's planes are not contiguous: NumPy copies it)."""
+    """An (N, C, H, W) x in any of the three orders viewed as (N, C, H*W), without a copy (a
+    batch-last x's planes are views too, but their numbers are N apart, not adjacent)."""
     return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))  # no -1: N may be 0
 
 

@@ -14,7 +14,7 @@ same two kernels, im2col and col2im, serve all four directions.
 Groups.  With groups=g the channels split into g consecutive blocks, and block k of the
 output sees only block k of the input: g independent convolutions side by side
 (groups == in_channels is the *depthwise* convolution, one filter per channel).  im2col
-orders the rows of cols channel-major, (c, i, j), so the rows of one input block are
+orders the rows of cols channel first, (c, i, j), so the rows of one input block are
 consecutive, and so are the weight rows of one output block: both matrices split into g
 blocks by a reshape that copies nothing,
 
