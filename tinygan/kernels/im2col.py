@@ -203,7 +203,7 @@ def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size)
 def _batch_last(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) x as its batch-last memory, a C-contiguous (C, H, W, N) array: a view when x is
     batch-last (kernels/layout.py), else one copy."""
-    return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+    return layout.in_order(x, layout.BATCH_LAST).transpose(1, 2, 3, 0)
 
 
 def im2col(x, kernel, stride, padding, dilation, out_size):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import kernel
+from . import kernel, layout
 
 
 # ---------------------------------------------------------------------- NumPy reference
@@ -128,8 +128,9 @@ def _bilinear_backward_kernel(grad_output, grad_input, r0, r1, a0, a1, c0, c1, b
 
 
 def _planes(array):
-    """(N, C, H, W) -> a contiguous (N*C, H, W) array: the unit the kernels parallelise over."""
-    return np.ascontiguousarray(array).reshape((-1,) + array.shape[2:])
+    """(N, C, H, W) -> a contiguous (N*C, H, W) array: the unit the kernels parallelise over
+    (a copy when array is in another memory order, kernels/layout.py)."""
+    return layout.in_order(array, layout.BATCH_MAJOR).reshape((-1,) + array.shape[2:])
 
 
 def nearest_forward(x, rows, cols):

@@ -44,6 +44,7 @@ import numpy as np
 from ..autograd import Function
 from ..kernels.gemm import gemm
 from ..kernels.im2col import col2im, im2col
+from ..kernels.layout import BATCH_LAST, in_order
 from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, integer, pair
 
 PADDING_STRINGS = ("same", "valid")
@@ -58,7 +59,7 @@ def _as_image(rows: np.ndarray, n: int, height: int, width: int) -> np.ndarray:
 def _to_columns(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (C, H*W*N), columns (h, w, n): what the GEMMs multiply from the right
     (a view when x is batch-last, else one copy)."""
-    return x.transpose(1, 2, 3, 0).reshape(x.shape[1], -1)
+    return in_order(x, BATCH_LAST).transpose(1, 2, 3, 0).reshape(x.shape[1], -1)
 
 
 def _row_blocks(a: np.ndarray, groups: int) -> np.ndarray:
