@@ -163,3 +163,23 @@ def test_leaky_relu_kernels_in_any_mix_of_orders(shape, seed, x_order, grad_orde
     grad_x = activation.leaky_relu_backward(grad_in, x_in, 0.2)
     np.testing.assert_array_equal(grad_x, activation.reference_leaky_relu_backward(grad, x, 0.2))
     assert layout.order(grad_x) == layout.order(x_in)
+
+
+@given(shape=st.tuples(st.integers(0, 3), st.integers(1, 4), st.integers(1, 5), st.integers(1, 5)), seed=seeds(),
+       source=st.sampled_from(ORDERS + ("strided",)), target=st.sampled_from(ORDERS))
+def test_in_order_copies_into_any_order_from_any_strides(shape, seed, source, target):
+    # The tiled transpose into and out of batch-last against NumPy's own copy of the same values.
+    x = random_array(shape, seed, dtype=np.float32)
+    if source == "strided":
+        big = np.zeros(shape[:3] + (2 * shape[3],), np.float32)
+        big[..., ::2] = x
+        given_x = big[..., ::2]
+    else:
+        given_x = arranged(x, source)
+    out = layout.in_order(given_x, target)
+    np.testing.assert_array_equal(out, x)
+    assert layout.order(out) == layout.order(layout.empty(shape, np.float32, target))
+    if given_x.transpose(layout.MEMORY_AXES[target]).flags.c_contiguous:
+        assert out is given_x  # the memory already is in that order: no copy
+    else:
+        assert not np.shares_memory(out, given_x)

@@ -54,6 +54,13 @@ def order(x: np.ndarray) -> str | None:
     return None
 
 
+def _laid_out_as(x: np.ndarray, memory_order: str) -> bool:
+    """True when x's memory already is in memory_order, whatever order() names it."""
+    if memory_order == BATCH_MAJOR or x.ndim != 4:
+        return memory_order == BATCH_MAJOR and x.flags.c_contiguous
+    return x.transpose(MEMORY_AXES[memory_order]).flags.c_contiguous
+
+
 def is_channel_major(x: np.ndarray) -> bool:
     """True for a 4-D array laid out C, N, H, W (and not also batch-major, as when N or C is 1)."""
     return order(x) == CHANNEL_MAJOR
@@ -92,7 +99,7 @@ def in_order(x: np.ndarray, memory_order: str) -> np.ndarray:
     NumPy's copy does number by number (~4x slower than a copy); a parallel kernel does it
     in tiles instead.  Other copies are NumPy's.
     """
-    if order(x) == memory_order:
+    if _laid_out_as(x, memory_order):  # (with one image, or one channel, orders coincide)
         return x
     out = empty(x.shape, x.dtype, memory_order)
     if x.ndim == 4 and x.size and BATCH_LAST in (memory_order, order(x)):
