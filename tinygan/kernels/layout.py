@@ -22,7 +22,9 @@ row in the first two orders, a whole channel per row in the third.  An elementwi
 kernel works on the flat memory (`flat`) whatever the order.  The convolutions hand their
 results on batch-last, with no copy, and take their inputs in it without one, and batch
 norm writes its output in its input's order: in a DCGAN step every activation and every
-gradient between two convolutions stays batch-last (docs/performance.md).
+gradient between two convolutions stays batch-last (docs/performance.md).  Where an array
+must change order (an op that works image by image next to a convolution), `in_order`
+copies it with a tiled transpose, about twice as fast as NumPy's copy across these orders.
 
 NumPy itself accepts any order: the values of x[n, c, h, w] are the same whichever
 order the memory is in, only the strides differ.
