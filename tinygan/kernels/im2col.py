@@ -200,12 +200,6 @@ def window_is_whole_image(image_hw, kernel, stride, padding, dilation, out_size)
             and tuple(dilation) == (1, 1))
 
 
-def _batch_last(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) x as its batch-last memory, a C-contiguous (C, H, W, N) array: a view when x is
-    batch-last (kernels/layout.py), else one copy."""
-    return layout.in_order(x, layout.BATCH_LAST).transpose(1, 2, 3, 0)
-
-
 def im2col(x, kernel, stride, padding, dilation, out_size):
     """(N, C, H, W) -> cols (C*kh*kw, OH*OW*N), columns (oh, ow, n) (Numba kernel).
 
@@ -213,7 +207,7 @@ def im2col(x, kernel, stride, padding, dilation, out_size):
     that order first.  When the one window covers the whole image (window_is_whole_image),
     cols is x's own memory, (C*H*W, N): a view of a batch-last x.
     """
-    images = _batch_last(x)
+    images = layout.batch_last_memory(x)
     if window_is_whole_image(x.shape[2:], kernel, stride, padding, dilation, out_size):
         return images.reshape(images.shape[0] * images.shape[1] * images.shape[2], x.shape[0])  # no -1: N may be 0
     cols = np.empty((images.shape[0] * kernel[0] * kernel[1], out_size[0] * out_size[1] * x.shape[0]), dtype=x.dtype)
@@ -226,7 +220,7 @@ def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
     back, batch-last (Numba kernel; a view of cols when the one window covers the whole image)."""
     n, channels, height, width = input_shape
     if window_is_whole_image((height, width), kernel, stride, padding, dilation, out_size):
-        return np.ascontiguousarray(cols).reshape(channels, height, width, n).transpose(3, 0, 1, 2)
+        return layout.from_batch_last_memory(np.ascontiguousarray(cols), input_shape)
     image = layout.empty(input_shape, cols.dtype, layout.BATCH_LAST)
     # Enough tasks for the threads even with one channel (a DCGAN's last layer), each a
     # slice of at least 16 images; one task per channel when there are channels enough.

@@ -116,6 +116,19 @@ def in_order(x: np.ndarray, memory_order: str) -> np.ndarray:
     return out
 
 
+def batch_last_memory(x: np.ndarray) -> np.ndarray:
+    """An (N, C, H, W) x as its batch-last memory, a C-contiguous (C, H, W, N) array: a view
+    when x is batch-last, else a copy (in_order)."""
+    return in_order(x, BATCH_LAST).transpose(1, 2, 3, 0)
+
+
+def from_batch_last_memory(memory: np.ndarray, shape) -> np.ndarray:
+    """The (N, C, H, W) = shape array whose batch-last memory is the C-contiguous `memory`
+    (of any shape with that many numbers, e.g. a product's (C, H*W*N)): a view."""
+    n, c, h, w = shape
+    return memory.reshape(c, h, w, n).transpose(3, 0, 1, 2)
+
+
 TILE = 32  # a 32 x 32 tile of float32 is 4 KB: both its rows and its columns stay in the cache
 
 

@@ -44,7 +44,7 @@ import numpy as np
 from ..autograd import Function
 from ..kernels.gemm import gemm
 from ..kernels.im2col import col2im, im2col
-from ..kernels.layout import BATCH_LAST, in_order
+from ..kernels.layout import BATCH_LAST, batch_last_memory, from_batch_last_memory, in_order
 from ..checks import KERNEL_DTYPES, check_float, check_rank, check_same_dtype, integer, pair
 
 PADDING_STRINGS = ("same", "valid")
@@ -53,13 +53,13 @@ PADDING_STRINGS = ("same", "valid")
 # ---------------------------------------------------------------------- layouts (all views unless noted)
 def _as_image(rows: np.ndarray, n: int, height: int, width: int) -> np.ndarray:
     """(O, H*W*N) GEMM output, columns (h, w, n) -> (N, O, H, W): a batch-last view (kernels/layout.py)."""
-    return rows.reshape(rows.shape[0], height, width, n).transpose(3, 0, 1, 2)
+    return from_batch_last_memory(rows, (n, rows.shape[0], height, width))
 
 
 def _to_columns(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (C, H*W*N), columns (h, w, n): what the GEMMs multiply from the right
     (a view when x is batch-last, else one copy)."""
-    return in_order(x, BATCH_LAST).transpose(1, 2, 3, 0).reshape(x.shape[1], -1)
+    return batch_last_memory(x).reshape(x.shape[1], -1)
 
 
 def _row_blocks(a: np.ndarray, groups: int) -> np.ndarray:
@@ -235,6 +235,7 @@ class ConvTranspose2d(Function):
         kernel, stride, padding, dilation, (height, width) = ctx.geometry
         weight_blocks = _row_blocks(weight, groups)
         grad_x = grad_w = grad_b = None
+        grad = in_order(grad, BATCH_LAST)  # once: im2col reads it in place, and so does the bias's sum
         grad_blocks = _row_blocks(im2col(grad, *ctx.geometry), groups)  # (g, O/g*kh*kw, H*W*N)
         if ctx.needs_input_grad[0]:
             grad_x = _as_image(gemm(weight_blocks, grad_blocks).reshape(in_channels, -1), n, height, width)
