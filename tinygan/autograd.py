@@ -10,6 +10,9 @@ static methods written side by side:
 arrays, and -- when gradients are wanted -- records a `Node` on the result that
 remembers the function, its context and its parent tensors.  `Tensor.backward`
 later walks these nodes in reverse topological order (see tensor.py).
+
+A backward may hand back a `DeferredGradient` instead of an array for an input whose
+gradient can wait until someone reads it (a weight's: see the class).
 """
 from __future__ import annotations
 
@@ -85,13 +88,42 @@ class Node:
         self.freed = True
 
 
+class DeferredGradient:
+    """A gradient computed only when it is needed: when someone reads the leaf's `.grad`.
+
+    A convolution's weight gradient, G @ cols^T, depends only on the upstream gradient G and
+    the input's columns saved in the forward -- never on the weight -- so the product can
+    wait, and it costs as much as the forward's.  Why wait?  The plain GAN step, written as
+    in PyTorch, runs loss_G.backward() through D, which leaves a gradient in every one of
+    D's weights; nobody reads them, and the next opt_D.zero_grad() throws them away.  torch
+    computes them anyway (~5% of the DCGAN step); here they are never computed.
+
+    `compute()` must return a fresh array of `shape` that the leaf may keep, and must read
+    only arrays nobody changes afterwards (the op's own saved arrays, not the caller's):
+    a backward that cannot promise that returns the array instead.  Tensor.backward hands a
+    deferred gradient on only to a leaf that had none pending (else it computes it at once),
+    so a leaf holds at most one, and the order of the additions into `.grad` is the same
+    as if every gradient had been computed at once (tensor.py, `Tensor._accumulate_grad`).
+    """
+
+    __slots__ = ("compute", "shape")
+
+    def __init__(self, compute, shape: tuple):
+        self.compute, self.shape = compute, tuple(shape)
+
+
+def computed(grad):
+    """An array, whether `grad` is one already or a DeferredGradient (computed now)."""
+    return grad.compute() if isinstance(grad, DeferredGradient) else grad
+
+
 class Function:
     """Base class of every differentiable op.
 
     Subclasses implement `forward(ctx, *inputs, **options)` on NumPy arrays and
     `backward(ctx, grad_output)` returning a tuple with one entry per positional input:
-    the gradient of the loss with respect to that input (an ndarray of the input's shape)
-    or None where there is none.  Call an op through `apply`, never `forward` directly.
+    the gradient of the loss with respect to that input (an ndarray of the input's shape,
+    or a DeferredGradient) or None where there is none.  Call an op through `apply`, never `forward` directly.
     """
 
     @staticmethod

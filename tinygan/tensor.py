@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from .autograd import Function, is_grad_enabled
+from .autograd import DeferredGradient, Function, computed, is_grad_enabled
 from .checks import dim as checked_dim
 from .ops import elementwise, linalg, reduce
 from .ops import shape as shape_ops
@@ -29,7 +29,7 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         data = _as_array(data, dtype)
         self.data: np.ndarray = data
-        self.grad: np.ndarray | None = None
+        self._grad, self._deferred_grad = None, None  # see the `grad` property
         self._node = None
         self.requires_grad = requires_grad  # validated by the property setter
 
@@ -38,8 +38,49 @@ class Tensor:
         """Wrap an op's result without re-validating it (the hot path of every op)."""
         t = cls.__new__(cls)
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        t.grad, t._node, t._requires_grad = None, None, requires_grad
+        t._grad, t._deferred_grad, t._node, t._requires_grad = None, None, None, requires_grad
         return t
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """dLoss/dself accumulated by backward(), an ndarray of self's shape, or None.
+
+        A weight's gradient may still be pending (autograd.DeferredGradient): it is
+        computed here, on the first read, and added in the place it would have had.
+        Setting `.grad` (to None, as zero_grad does) drops a pending one unread.
+        """
+        if self._deferred_grad is not None:
+            pending, self._deferred_grad = self._deferred_grad, None
+            self._add_to_grad(pending.compute())
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._grad, self._deferred_grad = value, None
+
+    def _add_to_grad(self, grad: np.ndarray) -> None:
+        grad = grad.astype(self.dtype, copy=False)
+        # The first gradient is copied: it may be an array the graph still uses elsewhere.
+        self._grad = grad.copy() if self._grad is None else self._grad + grad
+
+    def _accumulate_grad(self, grad) -> None:
+        """Add a gradient that backward() brought to this leaf: an array, or one to compute later.
+
+        At most one gradient waits: a second one makes the first be computed, so the
+        additions happen in the order the gradients arrived."""
+        if isinstance(grad, DeferredGradient):
+            if self._deferred_grad is not None:
+                self.grad  # noqa: B018  (computes the one pending)
+            self._deferred_grad = grad
+        else:
+            self.grad  # noqa: B018  (a pending gradient arrived first: it is added first)
+            self._add_to_grad(grad)
+
+    def __getstate__(self) -> dict:
+        """Pickling and copying see `.grad` computed: a pending gradient is a closure over the graph's arrays."""
+        state = self.__dict__.copy()
+        state["_grad"], state["_deferred_grad"] = self.grad, None
+        return state
 
     # ------------------------------------------------------------------ properties
     @property
@@ -134,7 +175,9 @@ class Tensor:
                                    f"got shape {self.shape}; pass gradient= of that shape")
             gradient = np.ones_like(self.data)
         else:
-            gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
+            # A copy: a deferred weight gradient may read it after this call returns, and the
+            # caller may change their array by then.
+            gradient = np.array(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
             if gradient.shape != self.shape:
                 raise ValueError(f"backward: gradient must have the output's shape {self.shape}, got {gradient.shape}")
 
@@ -145,8 +188,7 @@ class Tensor:
                 continue
             node = tensor._node
             if node is None:  # a leaf: this is where gradients are kept
-                grad = grad.astype(tensor.dtype, copy=False)
-                tensor.grad = grad.copy() if tensor.grad is None else tensor.grad + grad
+                tensor._accumulate_grad(grad)
                 continue
             if node.freed:
                 raise RuntimeError("backward: trying to backward through the graph a second time; its saved "
@@ -162,9 +204,11 @@ class Tensor:
                     raise RuntimeError(f"backward of {node.function.__name__} returned a gradient of shape "
                                        f"{parent_grad.shape} for an input of shape {parent.shape}")
                 key = id(parent)
+                if key in pending or parent._node is not None:  # only a leaf's sole gradient may wait
+                    parent_grad = computed(parent_grad)
                 # Out of place: a backward may return the very array it was given, or one
                 # array for two inputs; adding in place would corrupt the other user.
-                pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
+                pending[key] = parent_grad if key not in pending else computed(pending[key]) + parent_grad
             if not retain_graph:
                 node.release()
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import DeferredGradient, Function
 from ..kernels.gemm import gemm
 from ..kernels.im2col import col2im, im2col
 from ..kernels.layout import BATCH_LAST, batch_last_memory, from_batch_last_memory, in_order
@@ -176,7 +176,12 @@ class Conv2d(Function):
             grad_cols = gemm(_transposed(weight_blocks), grad_blocks).reshape(cols.shape)
             grad_x = col2im(grad_cols, x_shape, *ctx.geometry)
         if ctx.needs_input_grad[1]:
-            grad_w = gemm(grad_blocks, _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
+            def weight_gradient():
+                return gemm(grad_blocks, _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
+            # Computed when the weight's .grad is read (autograd.DeferredGradient), if ever --
+            # but only from columns im2col made for this call: a whole-image convolution's
+            # columns are the input's own memory, which its owner may change meanwhile.
+            grad_w = DeferredGradient(weight_gradient, weight.shape) if cols.base is None else weight_gradient()
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad_rows.sum(axis=1)
         return grad_x, grad_w, grad_b
