@@ -124,6 +124,11 @@ class Function:
     `backward(ctx, grad_output)` returning a tuple with one entry per positional input:
     the gradient of the loss with respect to that input (an ndarray of the input's shape,
     or a DeferredGradient) or None where there is none.  Call an op through `apply`, never `forward` directly.
+
+    A backward must not change the arrays it is given (write `grad = grad * mask`, not
+    `grad[~mask] = 0`): the engine may hand one array to several ops -- Add gives its
+    gradient to both inputs -- and a pending weight gradient may read it after backward()
+    has returned.  tinygan's own ops keep to that (tests/test_deferred_user.py checks).
     """
 
     @staticmethod

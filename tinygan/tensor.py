@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import numbers
+import threading
 
 import numpy as np
 
@@ -18,6 +19,10 @@ from .checks import dim as checked_dim
 from .ops import elementwise, linalg, reduce
 from .ops import shape as shape_ops
 from .random import default_generator
+
+# Held while a pending gradient is computed or .grad is set, so that a thread reading .grad
+# while another computes it gets the gradient, and a zero_grad() then is not undone.
+_GRAD_LOCK = threading.RLock()
 
 # What max(dim) returns, with torch.return_types.max's fields: `_, predicted = logits.max(1)`.
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
@@ -50,37 +55,51 @@ class Tensor:
         Setting `.grad` (to None, as zero_grad does) drops a pending one unread.
         """
         if self._deferred_grad is not None:
-            pending, self._deferred_grad = self._deferred_grad, None
-            self._add_to_grad(pending.compute())
+            with _GRAD_LOCK:  # another thread may be computing it: wait for it, not compute it twice
+                if self._deferred_grad is not None:
+                    pending, dtype = self._deferred_grad
+                    self._add_to_grad(pending.compute(), dtype)
+                    self._deferred_grad = None  # only now: a failed computation leaves it pending
         return self._grad
 
     @grad.setter
     def grad(self, value) -> None:
-        self._grad, self._deferred_grad = value, None
+        with _GRAD_LOCK:
+            self._grad, self._deferred_grad = value, None
 
-    def _add_to_grad(self, grad: np.ndarray) -> None:
-        grad = grad.astype(self.dtype, copy=False)
-        # The first gradient is copied: it may be an array the graph still uses elsewhere.
+    def _add_to_grad(self, grad: np.ndarray, dtype) -> None:
+        grad = grad.astype(dtype, copy=False)
+        # Never in place (torch adds into the existing array): an array once read from .grad
+        # keeps its numbers, whether the next gradient arrives now or waits to be read.
+        # The first is copied: it may be an array the graph still uses elsewhere.
         self._grad = grad.copy() if self._grad is None else self._grad + grad
 
     def _accumulate_grad(self, grad) -> None:
         """Add a gradient that backward() brought to this leaf: an array, or one to compute later.
 
         At most one gradient waits: a second one makes the first be computed, so the
-        additions happen in the order the gradients arrived."""
-        if isinstance(grad, DeferredGradient):
-            if self._deferred_grad is not None:
-                self.grad  # noqa: B018  (computes the one pending)
-            self._deferred_grad = grad
-        else:
-            self.grad  # noqa: B018  (a pending gradient arrived first: it is added first)
-            self._add_to_grad(grad)
+        additions happen in the order the gradients arrived.  The dtype is the one this
+        tensor has now, as if the gradient had been added now."""
+        with _GRAD_LOCK:
+            self.grad  # noqa: B018  (computes a pending one: it arrived first, it is added first)
+            if isinstance(grad, DeferredGradient):
+                self._deferred_grad = (grad, self.dtype)
+            else:
+                self._add_to_grad(grad, self.dtype)
 
     def __getstate__(self) -> dict:
         """Pickling and copying see `.grad` computed: a pending gradient is a closure over the graph's arrays."""
         state = self.__dict__.copy()
         state["_grad"], state["_deferred_grad"] = self.grad, None
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if "grad" in state:  # pickled before gradients could wait, when .grad was a plain attribute
+            state["_grad"] = state.pop("grad")
+        state.setdefault("_grad", None)
+        state["_deferred_grad"] = None
+        self.__dict__.update(state)
 
     # ------------------------------------------------------------------ properties
     @property
