@@ -36,19 +36,6 @@ def products(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def eager(monkeypatch):
-    """A switch: inside `with eager():` every deferred gradient is computed in backward()."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def switch():
-        with monkeypatch.context() as patch:
-            patch.setattr(conv, "DeferredGradient", lambda compute, shape: compute())
-            yield
-    return switch
-
-
 def conv_case(seed=0, dtype=np.float32):
     x = tg.tensor(random_array((3, 2, 6, 6), seed, dtype), requires_grad=True)
     w = tg.tensor(random_array((4, 2, 3, 3), seed + 1, dtype), requires_grad=True)

@@ -5,7 +5,6 @@ user must not be able to tell, except by the clock.  Every test here compares wh
 sees with an independent truth: torch on the same inputs (float64, then float32), the same
 computation with the deferral switched off (`eager`: bit for bit), or central differences.
 """
-import contextlib
 import copy
 import pickle
 import threading
@@ -23,17 +22,6 @@ from tinygan.ops import conv
 from helpers import random_array
 
 ORDERS = (layout.BATCH_MAJOR, layout.CHANNEL_MAJOR, layout.BATCH_LAST)
-
-
-@pytest.fixture
-def eager(monkeypatch):
-    """Inside `with eager():` every weight gradient is computed in backward() (the truth before f72ceea)."""
-    @contextlib.contextmanager
-    def switch():
-        with monkeypatch.context() as patch:
-            patch.setattr(conv, "DeferredGradient", lambda compute, shape: compute())
-            yield
-    return switch
 
 
 def pending(t) -> bool:
