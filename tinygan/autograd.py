@@ -96,14 +96,16 @@ class DeferredGradient:
     wait, and it costs as much as the forward's.  Why wait?  The plain GAN step, written as
     in PyTorch, runs loss_G.backward() through D, which leaves a gradient in every one of
     D's weights; nobody reads them, and the next opt_D.zero_grad() throws them away.  torch
-    computes them anyway (~5% of the DCGAN step); here they are never computed.
+    computes them anyway (4-5% of the DCGAN's plain step, docs/performance.md); here they
+    are never computed.
 
     `compute()` must return a fresh array of `shape` that the leaf may keep, and must read
     only arrays nobody changes afterwards (the op's own saved arrays, not the caller's):
-    a backward that cannot promise that returns the array instead.  Tensor.backward hands a
-    deferred gradient on only to a leaf that had none pending (else it computes it at once),
-    so a leaf holds at most one, and the order of the additions into `.grad` is the same
-    as if every gradient had been computed at once (tensor.py, `Tensor._accumulate_grad`).
+    a backward that cannot promise that returns the array instead.  Only a leaf keeps one
+    waiting, and at most one: Tensor.backward computes a deferred gradient at once when it
+    goes to a tensor made by an op or meets another gradient for the same tensor, and a
+    leaf computes its pending one before adding the next (`Tensor._accumulate_grad`), so
+    the additions into `.grad` come in the same order as if all had been computed at once.
     """
 
     __slots__ = ("compute", "shape")
