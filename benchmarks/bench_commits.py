@@ -13,8 +13,10 @@ the first commit.  Before the rounds, one extra process per commit compiles its 
 into the worktree's cache; it is not timed.
 
 Measure only changes that keep `DCGANTrainer`, `TrainConfig` and `load_training_digits`
-(the step's API) as they are; `--step plain` needs torch installed (dcgan_step_worker.py
-imports it, after tinygan).
+(the step's API) as they are.  `--step plain` runs this checkout's dcgan_step_worker.py
+against each commit's tinygan, so every commit must also have the API its
+`tinygan_step_function` uses; and it needs torch installed (dcgan_step_worker.py imports
+it, after tinygan).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hypothesis profiles, and the fixtures several test files share.
+"""Hypothesis profiles, and the `eager` fixture two test files share.
 
 - ci:   reproducible (derandomize) and bounded, chosen automatically when CI is set.
 - dev:  the default locally: random examples, a moderate number.

@@ -96,8 +96,9 @@ class DeferredGradient:
     wait, and it costs as much as the forward's.  Why wait?  The plain GAN step, written as
     in PyTorch, runs loss_G.backward() through D, which leaves a gradient in every one of
     D's weights; nobody reads them, and the next opt_D.zero_grad() throws them away.  torch
-    computes them anyway (4-5% of the DCGAN's plain step, docs/performance.md); here they
-    are never computed.
+    computes them anyway; here those of D's convolutions that can wait (all but a
+    whole-image one) are never computed, which saved 4-5% of the DCGAN's plain step
+    (docs/performance.md).
 
     `compute()` must return a fresh array of `shape` that the leaf may keep, and must read
     only arrays nobody changes afterwards (the op's own saved arrays, not the caller's):
@@ -130,7 +131,8 @@ class Function:
     A backward must not change the arrays it is given (write `grad = grad * mask`, not
     `grad[~mask] = 0`): the engine may hand one array to several ops -- Add gives its
     gradient to both inputs -- and a pending weight gradient may read it after backward()
-    has returned.  tinygan's own ops keep to that (tests/test_deferred_user.py checks).
+    has returned.  tinygan's own ops keep to that (tests/test_deferred_user.py checks every
+    op of the DCGAN's training step, in every model variant).
     """
 
     @staticmethod

@@ -179,8 +179,9 @@ class Conv2d(Function):
             def weight_gradient():
                 return gemm(grad_blocks, _transposed(_row_blocks(cols, groups))).reshape(weight.shape)
             # Computed when the weight's .grad is read (autograd.DeferredGradient), if ever --
-            # but only from columns im2col made for this call: a whole-image convolution's
-            # columns are the input's own memory, which its owner may change meanwhile.
+            # but only from columns im2col made for this call (cols.base is None): a
+            # whole-image convolution's columns are a view, of the input's own memory when it
+            # is batch-last, which its owner may change meanwhile.
             grad_w = DeferredGradient(weight_gradient, weight.shape) if cols.base is None else weight_gradient()
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad_rows.sum(axis=1)
