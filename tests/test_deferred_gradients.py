@@ -146,6 +146,23 @@ def test_zero_grad_keeping_zeros_and_retain_graph(eager):
     np.testing.assert_allclose(w.grad, 2 * w2.grad, rtol=1e-6)
 
 
+def test_zero_grad_keeping_zeros_never_computes_a_pending_gradient(products):
+    """zero_grad(set_to_none=False): zeros where torch has zeros (its gradient would exist by
+    now), None where it has None, and the pending product is never run."""
+    torch = pytest.importorskip("torch")
+    x, w = conv_case()
+    unused = tg.tensor(random_array((4, 2, 3, 3), 9, np.float32), requires_grad=True)
+    tw, tunused = torch.tensor(w.data, requires_grad=True), torch.tensor(unused.data, requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    torch.nn.functional.conv2d(torch.tensor(x.data), tw, padding=1).sum().backward()
+    before = len(products)
+    optim.SGD([w, unused], lr=0.1).zero_grad(set_to_none=False)
+    torch.optim.SGD([tw, tunused], lr=0.1).zero_grad(set_to_none=False)
+    assert len(products) == before
+    np.testing.assert_array_equal(w.grad, tw.grad.numpy())
+    assert w.grad.dtype == np.float32 and unused.grad is None and tunused.grad is None
+
+
 def test_pickle_and_deepcopy_carry_a_pending_gradient():
     x, w = conv_case()
     F.conv2d(x, w, padding=1).sum().backward()

@@ -109,10 +109,7 @@ class Optimizer:
         """Forget the gradients of every parameter (set .grad to None, or to zeros)."""
         for group in self.param_groups:
             for param in group["params"]:
-                if set_to_none or param.grad is None:
-                    param.grad = None
-                else:
-                    param.grad[...] = 0
+                param.zero_grad(set_to_none)
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict:

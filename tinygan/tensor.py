@@ -254,8 +254,18 @@ class Tensor:
                         stack.append((parent, False))
         return order
 
-    def zero_grad(self) -> None:
-        self.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the accumulated gradient: `.grad` becomes None, or with set_to_none=False
+        zeros (in the array it held), as torch's optimizers do; a tensor without a gradient
+        keeps None.  A pending gradient is dropped unread either way."""
+        with _GRAD_LOCK:
+            pending, self._deferred_grad = self._deferred_grad, None
+            if set_to_none:
+                self._grad = None
+            elif self._grad is not None:
+                self._grad[...] = 0
+            elif pending is not None:  # it would have been computed by now: zeros of its shape
+                self._grad = np.zeros(pending[0].shape, dtype=pending[1])
 
     # ------------------------------------------------------------------ arithmetic
     def _operand(self, other) -> "Tensor | np.ndarray":

@@ -286,10 +286,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget accumulated gradients: set each parameter's .grad to None (or to zeros)."""
         for param in self.parameters():
-            if set_to_none or param.grad is None:
-                param.grad = None
-            else:
-                param.grad[...] = 0
+            param.zero_grad(set_to_none)
 
     # ------------------------------------------------------------------ state dict
     def _state_entries(self, prefix: str = ""):
