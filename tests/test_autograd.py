@@ -282,6 +282,23 @@ def test_tensor_of_a_tensor_copies_it():
     np.testing.assert_array_equal(copy.data, [1.0, 2.0])
 
 
+def test_numbers_in_the_other_byte_order_become_native():
+    """An array read as big-endian (">f4", e.g. from a file written elsewhere) makes a tensor
+    of this machine's float32, which the kernels take (relu, conv2d gave Numba's TypingError
+    before).  torch.tensor refuses such an array; the results are compared with torch's on
+    a native copy of the same numbers."""
+    torch = pytest.importorskip("torch")
+    swapped = np.linspace(-2, 2, 2 * 1 * 4 * 4).reshape(2, 1, 4, 4).astype(">f4")
+    native = torch.tensor(swapped.astype(np.float32))
+    for make in (tg.tensor, tg.Tensor):
+        x = make(swapped)
+        assert x.dtype == np.float32 and x.data.dtype.isnative
+        np.testing.assert_array_equal(tg.functional.relu(x).data, torch.relu(native).numpy())
+    weight = np.ones((1, 1, 2, 2), ">f4")
+    np.testing.assert_allclose(tg.functional.conv2d(tg.tensor(swapped), tg.tensor(weight)).data,
+                               torch.nn.functional.conv2d(native, torch.ones(1, 1, 2, 2)).numpy(), rtol=1e-6)
+
+
 def test_protocols_agree_with_torch():
     torch = pytest.importorskip("torch")
     for values in ([0.0], [3.5], [[-2.0]]):

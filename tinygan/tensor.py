@@ -468,7 +468,9 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype))
     if isinstance(data, np.ndarray):
-        return data
+        # Bytes in the other order (">f4" read from a file written elsewhere) become this
+        # machine's: the compiled kernels take only native numbers (torch.tensor refuses them).
+        return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
     array = np.array(data)
     if array.dtype == np.float64:  # a Python float or a list of them
         array = array.astype(np.float32)
