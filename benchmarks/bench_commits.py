@@ -7,7 +7,7 @@ Each commit is checked out into a temporary git worktree.  Then, round after rou
 fresh process per commit (in alternating order, so that a slow minute of a shared machine
 does not land on one commit only) imports that checkout's tinygan, runs a few steps of
 `DCGANTrainer` with the default settings (or, with `--step plain`, the standard step a
-PyTorch user writes, dcgan_step_worker.py's `plain_step`) to warm up, and times `--steps`
+PyTorch user writes, benchmarks/plain_step.py) to warm up, and times `--steps`
 more; it reports the median step.  The table gives each commit's median over the rounds and its ratio to
 the first commit.  Before the rounds, one extra process per commit compiles its kernels
 into the worktree's cache; it is not timed.

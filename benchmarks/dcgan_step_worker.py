@@ -42,28 +42,12 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference  # noqa: E402
+from plain_step import plain_step  # noqa: E402
 from common import machine_description  # noqa: E402
 
 import tinygan as tg  # noqa: E402
-import tinygan.functional as F  # noqa: E402
 from tinygan import optim  # noqa: E402
 from tinygan.train import DCGANTrainer, TrainConfig  # noqa: E402
-
-
-def plain_step(G, D, opt_g, opt_d, real, noise):
-    """The standard DCGAN step as a PyTorch user writes it, in tinygan (torch_reference.training_step's twin)."""
-    ones, zeros = np.ones(real.shape[0], np.float32), np.zeros(real.shape[0], np.float32)
-    opt_d.zero_grad()
-    fake = G(noise)
-    loss_d = (F.binary_cross_entropy(D(real).reshape(-1), ones)
-              + F.binary_cross_entropy(D(fake.detach()).reshape(-1), zeros))
-    loss_d.backward()
-    opt_d.step()
-    opt_g.zero_grad()
-    loss_g = F.binary_cross_entropy(D(fake).reshape(-1), ones)
-    loss_g.backward()
-    opt_g.step()
-    return loss_d.item(), loss_g.item()
 
 
 def tinygan_step_function(step: str, batch: int, width: int, nz: int):

@@ -7,6 +7,8 @@ The truth each test compares with is independent of the deferral: the same compu
 with the deferral switched off (`eager`), float64 central differences, or torch.
 """
 import copy
+import importlib.util
+import pathlib
 import pickle
 
 import numpy as np
@@ -172,10 +174,21 @@ def test_pickle_and_deepcopy_carry_a_pending_gradient():
         np.testing.assert_array_equal(other.grad, w.grad)
 
 
+def _benchmarked_plain_step():
+    """benchmarks/plain_step.py's plain_step: the step bench_dcgan.py times, loaded by its path."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "plain_step.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_plain_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.plain_step
+
+
 def test_the_plain_gan_step_skips_ds_weight_gradients_in_gs_half(products, eager):
-    """The step of benchmarks/dcgan_step_worker.py in small: D's convolution weights get
+    """The step benchmarks/bench_dcgan.py times, on small networks: D's convolution weights get
     gradients in loss_G.backward() that the next opt_D.zero_grad() drops unread; the weights
     after two steps are the same bits as with every gradient computed at once."""
+    plain_step = _benchmarked_plain_step()
+
     def two_steps():
         tg.manual_seed(0)
         D = nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
@@ -184,17 +197,8 @@ def test_the_plain_gan_step_skips_ds_weight_gradients_in_gs_half(products, eager
         opt_d, opt_g = optim.Adam(D.parameters(), lr=1e-2), optim.Adam(G.parameters(), lr=1e-2)
         real = tg.tensor(random_array((5, 1, 8, 8), 0, np.float32))
         noise = tg.tensor(random_array((5, 3, 1, 1), 1, np.float32))
-        ones, zeros = np.ones(5, np.float32), np.zeros(5, np.float32)
         for _ in range(2):
-            opt_d.zero_grad()
-            fake = G(noise)
-            loss_d = (F.binary_cross_entropy(D(real).reshape(-1), ones)
-                      + F.binary_cross_entropy(D(fake.detach()).reshape(-1), zeros))
-            loss_d.backward()
-            opt_d.step()
-            opt_g.zero_grad()
-            F.binary_cross_entropy(D(fake).reshape(-1), ones).backward()
-            opt_g.step()
+            plain_step(G, D, opt_g, opt_d, real, noise)
         return [p.data.copy() for p in list(D.parameters()) + list(G.parameters())]
 
     lazily = two_steps()
