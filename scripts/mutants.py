@@ -80,7 +80,7 @@ MUTANTS = [
            "pixel[n] += run[n]", "pixel[n] = run[n]",
            "col2im assigns instead of adding overlapping windows"),
     Mutant("deferred-gradient-replaces-pending", "tinygan/tensor.py",
-           "self.grad  # noqa: B018  (computes a pending one: it arrived first, it is added first)", "pass",
+           "self._compute_pending_grad()  # it arrived first: it is added first", "pass",
            "a second deferred weight gradient replaces the pending one instead of adding to it"),
     Mutant("deferred-gradient-reads-callers-array", "tinygan/tensor.py",
            "gradient = np.array(gradient.data", "gradient = np.asarray(gradient.data",

@@ -55,17 +55,21 @@ class Tensor:
         Setting `.grad` (to None, as zero_grad does) drops a pending one unread.
         """
         if self._deferred_grad is not None:
-            with _GRAD_LOCK:  # another thread may be computing it: wait for it, not compute it twice
-                if self._deferred_grad is not None:
-                    pending, dtype = self._deferred_grad
-                    self._add_to_grad(pending.compute(), dtype)
-                    self._deferred_grad = None  # only now: a failed computation leaves it pending
+            self._compute_pending_grad()
         return self._grad
 
     @grad.setter
     def grad(self, value) -> None:
         with _GRAD_LOCK:
             self._grad, self._deferred_grad = value, None
+
+    def _compute_pending_grad(self) -> None:
+        """Compute the pending gradient, if there is one, and add it into `.grad`."""
+        with _GRAD_LOCK:  # another thread may be computing it: wait for it, not compute it twice
+            if self._deferred_grad is not None:
+                pending, dtype = self._deferred_grad
+                self._add_to_grad(pending.compute(), dtype)
+                self._deferred_grad = None  # only now: a failed computation leaves it pending
 
     def _add_to_grad(self, grad: np.ndarray, dtype) -> None:
         grad = grad.astype(dtype, copy=False)
@@ -81,7 +85,7 @@ class Tensor:
         additions happen in the order the gradients arrived.  The dtype is the one this
         tensor has now, as if the gradient had been added now."""
         with _GRAD_LOCK:
-            self.grad  # noqa: B018  (computes a pending one: it arrived first, it is added first)
+            self._compute_pending_grad()  # it arrived first: it is added first
             if isinstance(grad, DeferredGradient):
                 self._deferred_grad = (grad, self.dtype)
             else:

@@ -226,6 +226,6 @@ def col2im(cols, input_shape, kernel, stride, padding, dilation, out_size):
     # slice of at least 16 images; one task per channel when there are channels enough.
     parts = max(1, min(-(-16 // max(channels, 1)), n // 16))
     readers = _per_axis(tap_readers, (height, width), kernel, stride, padding, dilation, out_size)
-    _col2im_kernel(np.ascontiguousarray(cols), image.transpose(1, 2, 3, 0), *readers[0], *readers[1],
+    _col2im_kernel(np.ascontiguousarray(cols), layout.batch_last_memory(image), *readers[0], *readers[1],
                    int(kernel[1]), int(out_size[1]), -(-n // parts) if n else 1)
     return image
