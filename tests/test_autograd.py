@@ -299,6 +299,29 @@ def test_numbers_in_the_other_byte_order_become_native():
                                torch.nn.functional.conv2d(native, torch.ones(1, 1, 2, 2)).numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("op", ["relu", "leaky_relu", "conv2d", "max_pool2d", "batch_norm", "interpolate"])
+def test_raw_arrays_in_the_other_byte_order_reach_the_kernels(op):
+    """An op handed a raw ">f4" NumPy array, not a tensor, converts it as tinygan.tensor
+    does (relu raised Numba's TypingError, conv2d a TypeError telling to call .float() on
+    an array, which has no .float()).  Compared with torch on a native copy."""
+    torch = pytest.importorskip("torch")
+    swapped = np.linspace(-2, 2, 2 * 3 * 6 * 6).reshape(2, 3, 6, 6).astype(">f4")
+    weight = np.linspace(-1, 1, 4 * 3 * 3 * 3).reshape(4, 3, 3, 3).astype(">f4")
+    native, native_weight = torch.tensor(swapped.astype(np.float32)), torch.tensor(weight.astype(np.float32))
+    calls = {
+        "relu": (lambda F, x, w: F.relu(x)),
+        "leaky_relu": (lambda F, x, w: F.leaky_relu(x, 0.2)),
+        "conv2d": (lambda F, x, w: F.conv2d(x, w, padding=1)),
+        "max_pool2d": (lambda F, x, w: F.max_pool2d(x, 2)),
+        "batch_norm": (lambda F, x, w: F.batch_norm(x, None, None, training=True)),
+        "interpolate": (lambda F, x, w: F.interpolate(x, scale_factor=2, mode="bilinear")),
+    }
+    ours = calls[op](tg.functional, swapped, weight)
+    theirs = calls[op](torch.nn.functional, native, native_weight)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_protocols_agree_with_torch():
     torch = pytest.importorskip("torch")
     for values in ([0.0], [3.5], [[-2.0]]):

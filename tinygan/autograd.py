@@ -145,9 +145,12 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        from .tensor import Tensor
+        import numpy as np
 
-        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        from .tensor import Tensor, native_byte_order
+
+        arrays = [x.data if isinstance(x, Tensor) else native_byte_order(x) if isinstance(x, np.ndarray) else x
+                  for x in inputs]
         ctx = Context()
         ctx.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         output = cls.forward(ctx, *arrays, **options)

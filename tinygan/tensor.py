@@ -465,6 +465,17 @@ def _reduction_arguments(axis, keepdims, dim, keepdim):
     return axis, keepdims if keepdim is None else keepdim
 
 
+def native_byte_order(array: np.ndarray) -> np.ndarray:
+    """`array` itself, or a copy in this machine's byte order if its bytes are in the other.
+
+    Numbers read as ">f4" (a file written on a big-endian machine, or by a format that
+    stores them so) would reach the compiled kernels, which take only native numbers, and
+    fail deep inside Numba.  torch.tensor refuses such arrays; tinygan converts them, both
+    when a tensor is made and when an op is handed a raw array (Function.apply).
+    """
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
 def _as_array(data, dtype=None) -> np.ndarray:
     """Convert constructor input to an ndarray: Python floats default to float32, as torch."""
     if isinstance(data, Tensor):
@@ -472,9 +483,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype))
     if isinstance(data, np.ndarray):
-        # Bytes in the other order (">f4" read from a file written elsewhere) become this
-        # machine's: the compiled kernels take only native numbers (torch.tensor refuses them).
-        return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
+        return native_byte_order(data)
     array = np.array(data)
     if array.dtype == np.float64:  # a Python float or a list of them
         array = array.astype(np.float32)
