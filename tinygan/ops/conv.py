@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import DeferredGradient, Function
+from ..kernels import winograd
 from ..kernels.gemm import gemm
 from ..kernels.im2col import col2im, im2col
 from ..kernels.layout import BATCH_LAST, batch_last_memory, from_batch_last_memory, in_order
@@ -155,8 +156,16 @@ class Conv2d(Function):
         # already says, and windows reaching past the image read zeros.  So 'same' with an
         # even kernel (one more zero after than before) needs no padded copy of x.
         geometry = (kernel, stride, before, dilation, out_size)
-        weight_blocks = _row_blocks(weight, groups)  # (g, O/g, C/g*kh*kw)
         ctx.groups, ctx.geometry = groups, geometry
+        ctx.winograd = winograd.applies(kernel, stride, before, after, dilation, groups, weight.shape[:2])
+        if ctx.winograd:  # 4x4, stride 2, padding 1: about half the multiplications (kernels/winograd.py)
+            tiles, filters = winograd.image_tiles(x), winograd.filter_tiles(weight)  # V (25, 4C, T), U (25, O, 4C)
+            out = winograd.output_from_tiles(gemm(filters, tiles), (x.shape[0], weight.shape[0]) + out_size)
+            if bias is not None:
+                out += bias[None, :, None, None]
+            ctx.save_for_backward(x.shape, tiles, filters, weight.shape)
+            return out
+        weight_blocks = _row_blocks(weight, groups)  # (g, O/g, C/g*kh*kw)
         cols = im2col(x, *geometry)  # (C*kh*kw, OH*OW*N); x's own memory when one window covers the image
         out = gemm(weight_blocks, _row_blocks(cols, groups)).reshape(weight.shape[0], -1)  # (O, OH*OW*N)
         if bias is not None:
@@ -166,6 +175,8 @@ class Conv2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.winograd:
+            return _conv2d_winograd_backward(ctx, grad)
         x_shape, cols, weight = ctx.saved_tensors
         groups = ctx.groups
         weight_blocks = _row_blocks(weight, groups)
@@ -186,6 +197,26 @@ class Conv2d(Function):
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = grad_rows.sum(axis=1)
         return grad_x, grad_w, grad_b
+
+
+def _conv2d_winograd_backward(ctx, grad):
+    """Conv2d's backward on the Winograd path: the forward's three transforms, transposed.
+
+    With M = Tout^T(G) the upstream gradient's tiles (25, O, T):
+        dL/dx = Tin^T(U^T @ M)        dL/dW = Tw^T(M @ V^T)        (U, V saved from the forward)
+    """
+    x_shape, tiles, filters, weight_shape = ctx.saved_tensors
+    grad_x = grad_w = grad_b = None
+    grad_tiles = winograd.output_tiles(grad)  # (25, O, T)
+    if ctx.needs_input_grad[0]:
+        grad_x = winograd.image_from_tiles(gemm(_transposed(filters), grad_tiles), x_shape)
+    if ctx.needs_input_grad[1]:
+        def weight_gradient():
+            return winograd.filter_from_tiles(gemm(grad_tiles, _transposed(tiles)), weight_shape)
+        grad_w = DeferredGradient(weight_gradient, weight_shape)  # both arrays are this call's own
+    if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
+        grad_b = _to_columns(grad).sum(axis=1)
+    return grad_x, grad_w, grad_b
 
 
 class ConvTranspose2d(Function):
@@ -221,9 +252,19 @@ class ConvTranspose2d(Function):
                              f"kernel {tuple(kernel)}, stride {stride}, padding {padding}")
         n, in_channels, height, width = x.shape
         out_channels = weight.shape[1] * groups
-        weight_blocks = _row_blocks(weight, groups)  # (g, C/g, O/g*kh*kw)
         geometry = (kernel, stride, padding, dilation, (height, width))
         ctx.groups, ctx.geometry = groups, geometry
+        # The adjoint of a Winograd conv2d from (O, 2H, 2W) images to (C, H, W) (kernels/winograd.py)
+        ctx.winograd = output_padding == (0, 0) and winograd.applies(kernel, stride, padding, padding, dilation,
+                                                                     groups, weight.shape[:2])
+        if ctx.winograd:
+            x_tiles, filters = winograd.output_tiles(x), winograd.filter_tiles(weight)  # (25, C, T), (25, C, 4 O)
+            out = winograd.image_from_tiles(gemm(_transposed(filters), x_tiles), (n, out_channels) + out_size)
+            if bias is not None:
+                out += bias[None, :, None, None]
+            ctx.save_for_backward(x.shape, x_tiles, filters, weight.shape)
+            return out
+        weight_blocks = _row_blocks(weight, groups)  # (g, C/g, O/g*kh*kw)
         pixels = _to_columns(x)  # (C, H*W*N)
         cols = gemm(_transposed(weight_blocks), _row_blocks(pixels, groups))  # (g, O/g*kh*kw, H*W*N)
         out = col2im(cols.reshape(cols.shape[0] * cols.shape[1], pixels.shape[1]), (n, out_channels) + out_size,
@@ -235,6 +276,8 @@ class ConvTranspose2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.winograd:
+            return _conv_transpose2d_winograd_backward(ctx, grad)
         pixels, weight = ctx.saved_tensors
         groups = ctx.groups
         n, in_channels = grad.shape[0], weight.shape[0]
@@ -250,6 +293,24 @@ class ConvTranspose2d(Function):
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             grad_b = _to_columns(grad).sum(axis=1)
         return grad_x, grad_w, grad_b
+
+
+def _conv_transpose2d_winograd_backward(ctx, grad):
+    """ConvTranspose2d's backward on the Winograd path: the conv2d it is the adjoint of, forward.
+
+    With V = Tin(G) the upstream gradient's tiles (25, 4 O, T) and M = Tout^T(x) saved:
+        dL/dx = Tout(U @ V)           dL/dW = Tw^T(M @ V^T)
+    """
+    x_shape, x_tiles, filters, weight_shape = ctx.saved_tensors
+    grad_x = grad_w = grad_b = None
+    grad_tiles = winograd.image_tiles(grad)  # (25, 4 O, T)
+    if ctx.needs_input_grad[0]:
+        grad_x = winograd.output_from_tiles(gemm(filters, grad_tiles), x_shape)
+    if ctx.needs_input_grad[1]:
+        grad_w = winograd.filter_from_tiles(gemm(x_tiles, _transposed(grad_tiles)), weight_shape)
+    if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
+        grad_b = _to_columns(grad).sum(axis=1)
+    return grad_x, grad_w, grad_b
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

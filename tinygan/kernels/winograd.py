@@ -1,0 +1,444 @@
+"""Fewer multiplications for stride-2 4x4 convolutions: four phases, then Winograd's F(4x4, 2x2).
+
+The DCGAN's two big layers are a 4x4 convolution with stride 2 and padding 1 (D's 64 -> 128)
+and its adjoint, the transposed convolution (G's 256 -> 128).  im2col computes each output
+with 16 C multiply-adds.  This module computes the same numbers with about half as many
+multiplications, in two exact steps.
+
+**1. Four phases (polyphase).**  Split the kernel taps by parity, ky = 2u + p and kx = 2v + q
+(u, v, p, q in {0, 1}), and the zero-padded image likewise: X_pq[c, a, b] = x_pad[c, 2a + p, 2b + q].
+Then
+
+    y[o, i, j] = sum over c, p, q, u, v of  W[o, c, 2u + p, 2v + q] * X_pq[c, i + u, j + v]
+
+is a stride-1 convolution with a 2x2 kernel over 4C channels (c, p, q) of half-size images.
+
+**2. Winograd's minimal filtering F(4, 2).**  Four outputs of a 2-tap filter g over five
+inputs d, y_i = g_0 d_i + g_1 d_(i+1), need 8 multiplications done directly.  Winograd
+(1980; for convolutions, Lavin and Gray 2016) does them with 5:
+
+    y = AT @ ((G @ g) * (BT @ d))          AT (4, 5), G (5, 2), BT (5, 5)
+
+where the 5 products are those of the two polynomials g and d evaluated at five points
+(here 0, 1, -1, -1/2 and infinity) and AT, BT interpolate back (`toom_cook` derives
+them, exactly, in fractions).  In 2-D a 4x4 tile of outputs needs a 5x5 tile of inputs
+and 25 products instead of 64:
+
+    Y = AT @ [(G @ g @ G.T) * (BT @ d @ BT.T)] @ AT.T
+
+Summed over the 4C channels, each of the 25 positions (xi, eta) of the tiles is one matrix
+product: M[xi, eta] = U[xi, eta] @ V[xi, eta], with U (O, 4C) the transformed filters and V
+(4C, tiles*N) the transformed input tiles.  So a layer is 25 products of 4C-deep matrices
+with tiles*N columns, against im2col's one product of 16C-deep matrices with OH*OW*N
+columns: for D's 7x7 outputs (two tiles a side, the eighth row and column thrown away)
+25 * 4 * 4 = 400 multiply-adds per (o, c, n) against 16 * 49 = 784.
+
+The three products of a layer's forward and backward all have this form, and every
+transform has an adjoint (its transpose):
+
+    forward        y  = Tout(U @ Tin(x))
+    input grad     gx = Tin.T(U^T @ Tout.T(gy))
+    weight grad    gW = Tw.T(Tout.T(gy) @ Tin(x)^T)          with U = Tw(W)
+
+and the transposed convolution is the same three read backwards (ops/conv.py).
+
+Layouts: V is (25, 4C, T) with rows (p, q, c) and columns (tile row, tile column, n), the
+batch innermost as everywhere in the convolutions; images are read and written
+batch-last, (C, H, W, N) in memory (kernels/layout.py).  Rounding: the transforms add and
+subtract a few numbers of similar size, so float32 results differ from im2col's by a few
+units in the 6th digit (tests/test_winograd.py measures it against float64).
+
+`reference_*` are the same transforms in NumPy (einsum); the Numba kernels do each in
+one pass, in parallel over channels.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numba
+import numpy as np
+
+from . import kernel, layout
+
+TILE, TAPS = 4, 2  # F(4, 2): 4 outputs per tile and axis, of a 2-tap filter (one phase of 4 taps)
+SPAN = TILE + TAPS - 1  # 5 inputs per tile and axis
+POINTS = (0, 1, -1, Fraction(-1, 2))  # and infinity; of the small choices, the smallest float32 error measured
+
+
+def toom_cook(points, outputs: int, taps: int):
+    """(AT, G, BT) of Winograd's F(outputs, taps), from `points` and infinity, in exact fractions.
+
+    Toom-Cook multiplies two polynomials by evaluating both at n = outputs + taps - 1
+    points, multiplying the values and interpolating the product back: s = C [(Vg g) * (Vh h)],
+    with Vg, Vh the evaluation matrices and C = V^-1 the interpolation.  Filtering (a
+    correlation) is that map's transpose in h:  y = Vh^T [(Vg g) * (C^T d)].  So AT = Vh^T,
+    G = Vg, BT = C^T.  ("Infinity" evaluates a polynomial's leading coefficient.)
+    """
+    n = outputs + taps - 1
+    if len(points) != n - 1:
+        raise ValueError(f"toom_cook: F({outputs}, {taps}) needs {n - 1} finite points, got {len(points)}")
+
+    def evaluation(columns):  # rows: powers of each point, then infinity
+        rows = [[Fraction(a) ** k for k in range(columns)] for a in points]
+        return rows + [[Fraction(0)] * (columns - 1) + [Fraction(1)]]
+
+    interpolation = _inverse(evaluation(n))
+    at = [[row[i] for row in evaluation(outputs)] for i in range(outputs)]
+    bt = [[interpolation[j][k] for j in range(n)] for k in range(n)]
+    return at, evaluation(taps), bt
+
+
+def _inverse(matrix):
+    """The inverse of a square matrix of Fractions (Gauss-Jordan, exact)."""
+    n = len(matrix)
+    rows = [list(row) + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(matrix)]
+    for col in range(n):
+        pivot = next(i for i in range(col, n) if rows[i][col] != 0)
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        rows[col] = [v / rows[col][col] for v in rows[col]]
+        for i in range(n):
+            if i != col and rows[i][col] != 0:
+                factor = rows[i][col]
+                rows[i] = [a - factor * b for a, b in zip(rows[i], rows[col])]
+    return [row[n:] for row in rows]
+
+
+AT, G, BT = (np.array(m, dtype=np.float64) for m in toom_cook(POINTS, TILE, TAPS))
+for _m in (AT, G, BT):
+    _m.setflags(write=False)
+
+
+def applies(kernel_hw, stride, padding_before, padding_after, dilation, groups, channels) -> bool:
+    """Whether a convolution's geometry is the one computed here: 4x4 kernel, stride 2, padding 1
+    on every side, no dilation, one group, and both channel counts at least 16.
+
+    (With fewer channels the products are thin and the transforms cost more than they save:
+    the DCGAN's 1-channel layers stay with im2col.)"""
+    return (tuple(kernel_hw) == (4, 4) and tuple(stride) == (2, 2) and tuple(padding_before) == (1, 1)
+            and tuple(padding_after) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
+            and min(channels) >= 16)
+
+
+def tiles(size: int) -> int:
+    """Tiles along an axis of a conv's `size`-long input: output floor(size / 2), TILE outputs a tile."""
+    return -(-(size // 2) // TILE)
+
+
+# ---------------------------------------------------------------------- NumPy reference
+def _tile_view(x: np.ndarray, tiles_h: int, tiles_w: int) -> np.ndarray:
+    """(N, C, H, W) -> the 5x5 input tiles of every phase, (C, p, q, ti, tj, a, b, N): a view of a padded copy."""
+    n, c, h, w = x.shape
+    padded = np.zeros((c, 8 * tiles_h + 2, 8 * tiles_w + 2, n), dtype=x.dtype)
+    padded[:, 1:h + 1, 1:w + 1] = x.transpose(1, 2, 3, 0)  # h <= 8 tiles_h + 1: every row fits
+    s_c, s_h, s_w, s_n = padded.strides
+    # tile (ti, tj) of phase (p, q) starts at phase row 4 ti, i.e. padded row 8 ti + p
+    return np.lib.stride_tricks.as_strided(
+        padded, (c, 2, 2, tiles_h, tiles_w, SPAN, SPAN, n),
+        (s_c, s_h, s_w, 8 * s_h, 8 * s_w, 2 * s_h, 2 * s_w, s_n), writeable=False)
+
+
+def reference_image_tiles(x: np.ndarray) -> np.ndarray:
+    """Tin: (N, C, H, W) -> V (25, 4C, T), V[xi, eta] = BT d BT^T of every tile d."""
+    th, tw = tiles(x.shape[2]), tiles(x.shape[3])
+    bt = BT.astype(x.dtype)
+    v = np.einsum("xa,yb,cpqijabn->xypqcijn", bt, bt, _tile_view(x, th, tw))
+    return v.reshape(SPAN * SPAN, 4 * x.shape[1], th * tw * x.shape[0])
+
+
+def reference_image_from_tiles(v: np.ndarray, shape) -> np.ndarray:
+    """Tin^T: V (25, 4C, T) -> the (N, C, H, W) image whose tiles' transforms these are, adjoint of Tin."""
+    n, c, h, w = shape
+    th, tw = tiles(h), tiles(w)
+    bt = BT.astype(v.dtype)
+    d = np.einsum("xa,yb,xypqcijn->cpqijabn", bt, bt, v.reshape(SPAN, SPAN, 2, 2, c, th, tw, n))
+    padded = np.zeros((c, 8 * th + 2, 8 * tw + 2, n), dtype=v.dtype)
+    for a in range(SPAN):
+        for b in range(SPAN):
+            for p in range(2):
+                for q in range(2):
+                    for ti in range(th):
+                        for tj in range(tw):
+                            padded[:, 8 * ti + 2 * a + p, 8 * tj + 2 * b + q] += d[:, p, q, ti, tj, a, b]
+    return np.ascontiguousarray(padded[:, 1:h + 1, 1:w + 1].transpose(3, 0, 1, 2))
+
+
+def reference_filter_tiles(weight: np.ndarray) -> np.ndarray:
+    """Tw: (O, C, 4, 4) -> U (25, O, 4C), U[xi, eta] = G g G^T of every phase's 2x2 filter g."""
+    o, c = weight.shape[:2]
+    g = G.astype(weight.dtype)
+    u = np.einsum("xu,yv,ocupvq->xyopqc", g, g, weight.reshape(o, c, 2, 2, 2, 2), optimize=True)
+    return np.ascontiguousarray(u).reshape(SPAN * SPAN, o, 4 * c)
+
+
+def reference_filter_from_tiles(u: np.ndarray, weight_shape) -> np.ndarray:
+    """Tw^T: U (25, O, 4C) -> (O, C, 4, 4), adjoint of filter_tiles."""
+    o, c = weight_shape[:2]
+    g = G.astype(u.dtype)
+    w = np.einsum("xu,yv,xyopqc->ocupvq", g, g, u.reshape(SPAN, SPAN, o, 2, 2, c), optimize=True)
+    return np.ascontiguousarray(w).reshape(weight_shape)
+
+
+def reference_output_from_tiles(m: np.ndarray, shape) -> np.ndarray:
+    """Tout: M (25, O, T) -> y (N, O, OH, OW), y's tiles = AT M AT^T, cropped to OH x OW."""
+    n, o, oh, ow = shape
+    th, tw = -(-oh // TILE), -(-ow // TILE)
+    at = AT.astype(m.dtype)
+    y = np.einsum("ix,jy,xyotsn->otisjn", at, at, m.reshape(SPAN, SPAN, o, th, tw, n))
+    return np.ascontiguousarray(y.reshape(o, TILE * th, TILE * tw, n)[:, :oh, :ow].transpose(3, 0, 1, 2))
+
+
+def reference_output_tiles(grad: np.ndarray) -> np.ndarray:
+    """Tout^T: (N, O, OH, OW) -> (25, O, T), adjoint of output_from_tiles."""
+    n, o, oh, ow = grad.shape
+    th, tw = -(-oh // TILE), -(-ow // TILE)
+    padded = np.zeros((o, TILE * th, TILE * tw, n), dtype=grad.dtype)
+    padded[:, :oh, :ow] = grad.transpose(1, 2, 3, 0)
+    at = AT.astype(grad.dtype)
+    m = np.einsum("ix,jy,otisjn->xyotsn", at, at, padded.reshape(o, th, TILE, tw, TILE, n))
+    return m.reshape(SPAN * SPAN, o, th * tw * n)
+
+
+# ---------------------------------------------------------------------- Numba kernels
+# Each task transforms whole tiles, the N numbers of a tile position side by side (the
+# batch innermost: the loops over k become SIMD), skipping the zero entries of the
+# transform matrices.  Scratch tiles are allocated once per task.
+@kernel
+def _image_tiles_kernel(images, bt, tiles_h, tiles_w, v):
+    channels, height, width, n = images.shape
+    for task in numba.prange(channels * 4):  # task = row of V = (p, q, c)
+        p, q, c = task // (2 * channels), (task // channels) % 2, task % channels
+        rows = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # BT @ d, one tile
+        for ti in range(tiles_h):
+            for tj in range(tiles_w):
+                rows[:] = 0
+                for a in range(SPAN):  # input row a of the tile: image row 8 ti + 2a + p - 1
+                    y = 8 * ti + 2 * a + p - 1
+                    if y < 0 or y >= height:
+                        continue
+                    for b in range(SPAN):
+                        x = 8 * tj + 2 * b + q - 1
+                        if x < 0 or x >= width:
+                            continue
+                        source = images[c, y, x]
+                        for xi in range(SPAN):
+                            f = bt[xi, a]
+                            if f != 0:
+                                for k in range(n):
+                                    rows[xi, b, k] += f * source[k]
+                start = (ti * tiles_w + tj) * n
+                for xi in range(SPAN):
+                    for eta in range(SPAN):
+                        out = v[xi * SPAN + eta, task]
+                        for k in range(n):
+                            out[start + k] = 0
+                        for b in range(SPAN):
+                            f = bt[eta, b]
+                            if f != 0:
+                                for k in range(n):
+                                    out[start + k] += f * rows[xi, b, k]
+
+
+@kernel
+def _image_from_tiles_kernel(v, bt, tiles_h, tiles_w, images):
+    channels, height, width, n = images.shape
+    for c in numba.prange(channels):  # one task per channel: its four phases' tiles overlap in it
+        images[c] = 0
+        columns = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # V @ BT, one tile
+        for p in range(2):
+            for q in range(2):
+                task = (p * 2 + q) * channels + c
+                for ti in range(tiles_h):
+                    for tj in range(tiles_w):
+                        start = (ti * tiles_w + tj) * n
+                        columns[:] = 0
+                        for xi in range(SPAN):
+                            for eta in range(SPAN):
+                                source = v[xi * SPAN + eta, task]
+                                for b in range(SPAN):
+                                    f = bt[eta, b]
+                                    if f != 0:
+                                        for k in range(n):
+                                            columns[xi, b, k] += f * source[start + k]
+                        for a in range(SPAN):
+                            y = 8 * ti + 2 * a + p - 1
+                            if y < 0 or y >= height:
+                                continue
+                            for b in range(SPAN):
+                                x = 8 * tj + 2 * b + q - 1
+                                if x < 0 or x >= width:
+                                    continue
+                                target = images[c, y, x]
+                                for xi in range(SPAN):
+                                    f = bt[xi, a]
+                                    if f != 0:
+                                        for k in range(n):
+                                            target[k] += f * columns[xi, b, k]
+
+
+@kernel
+def _output_from_tiles_kernel(m, at, tiles_h, tiles_w, out):
+    channels, out_h, out_w, n = out.shape
+    for o in numba.prange(channels):
+        rows = np.empty((TILE, SPAN, n), dtype=m.dtype)  # AT @ M, one tile
+        for ti in range(tiles_h):
+            for tj in range(tiles_w):
+                start = (ti * tiles_w + tj) * n
+                rows[:] = 0
+                for xi in range(SPAN):
+                    for eta in range(SPAN):
+                        source = m[xi * SPAN + eta, o]
+                        for i in range(TILE):
+                            f = at[i, xi]
+                            if f != 0:
+                                for k in range(n):
+                                    rows[i, eta, k] += f * source[start + k]
+                for i in range(TILE):
+                    y = TILE * ti + i
+                    if y >= out_h:
+                        continue
+                    for j in range(TILE):
+                        x = TILE * tj + j
+                        if x >= out_w:
+                            continue
+                        target = out[o, y, x]
+                        for k in range(n):
+                            target[k] = 0
+                        for eta in range(SPAN):
+                            f = at[j, eta]
+                            if f != 0:
+                                for k in range(n):
+                                    target[k] += f * rows[i, eta, k]
+
+
+@kernel
+def _output_tiles_kernel(grad, at, tiles_h, tiles_w, m):
+    channels, out_h, out_w, n = grad.shape
+    for o in numba.prange(channels):
+        rows = np.empty((SPAN, TILE, n), dtype=m.dtype)  # AT^T @ gY, one tile
+        for ti in range(tiles_h):
+            for tj in range(tiles_w):
+                start = (ti * tiles_w + tj) * n
+                rows[:] = 0
+                for i in range(TILE):
+                    y = TILE * ti + i
+                    if y >= out_h:
+                        continue
+                    for j in range(TILE):
+                        x = TILE * tj + j
+                        if x >= out_w:
+                            continue
+                        source = grad[o, y, x]
+                        for xi in range(SPAN):
+                            f = at[i, xi]
+                            if f != 0:
+                                for k in range(n):
+                                    rows[xi, j, k] += f * source[k]
+                for xi in range(SPAN):
+                    for eta in range(SPAN):
+                        target = m[xi * SPAN + eta, o]
+                        for k in range(n):
+                            target[start + k] = 0
+                        for j in range(TILE):
+                            f = at[j, eta]
+                            if f != 0:
+                                for k in range(n):
+                                    target[start + k] += f * rows[xi, j, k]
+
+
+def image_tiles(x: np.ndarray) -> np.ndarray:
+    """Tin: (N, C, H, W) in any memory order -> V (25, 4C, T), T = tiles(H) * tiles(W) * N."""
+    n, c, h, w = x.shape
+    th, tw = tiles(h), tiles(w)
+    v = np.empty((SPAN * SPAN, 4 * c, th * tw * n), dtype=x.dtype)
+    _image_tiles_kernel(layout.batch_last_memory(x), BT.astype(x.dtype), th, tw, v)
+    return v
+
+
+def image_from_tiles(v: np.ndarray, shape) -> np.ndarray:
+    """Tin^T: V (25, 4C, T) -> the (N, C, H, W) image, batch-last (the adjoint of image_tiles)."""
+    image = layout.empty(tuple(shape), v.dtype, layout.BATCH_LAST)
+    _image_from_tiles_kernel(np.ascontiguousarray(v), BT.astype(v.dtype), tiles(shape[2]), tiles(shape[3]),
+                             layout.batch_last_memory(image))
+    return image
+
+
+def output_from_tiles(m: np.ndarray, shape) -> np.ndarray:
+    """Tout: M (25, O, T) -> y (N, O, OH, OW), batch-last."""
+    out = layout.empty(tuple(shape), m.dtype, layout.BATCH_LAST)
+    _output_from_tiles_kernel(np.ascontiguousarray(m), AT.astype(m.dtype), -(-shape[2] // TILE),
+                              -(-shape[3] // TILE), layout.batch_last_memory(out))
+    return out
+
+
+def output_tiles(grad: np.ndarray) -> np.ndarray:
+    """Tout^T: (N, O, OH, OW) in any memory order -> (25, O, T) (the adjoint of output_from_tiles)."""
+    n, o, oh, ow = grad.shape
+    th, tw = -(-oh // TILE), -(-ow // TILE)
+    m = np.empty((SPAN * SPAN, o, th * tw * n), dtype=grad.dtype)
+    _output_tiles_kernel(layout.batch_last_memory(grad), AT.astype(grad.dtype), th, tw, m)
+    return m
+
+
+@kernel
+def _filter_tiles_kernel(weight, g, u):
+    out_channels, in_channels = weight.shape[:2]
+    for o in numba.prange(out_channels):
+        taps = np.empty((4, 4, in_channels), dtype=u.dtype)  # this filter, channels innermost
+        for c in range(in_channels):
+            for ky in range(4):
+                for kx in range(4):
+                    taps[ky, kx, c] = weight[o, c, ky, kx]
+        for xi in range(SPAN):
+            for eta in range(SPAN):
+                target = u[xi * SPAN + eta, o]
+                for p in range(2):
+                    for q in range(2):
+                        start = (p * 2 + q) * in_channels
+                        for c in range(in_channels):
+                            target[start + c] = 0
+                        for a in range(2):
+                            for b in range(2):
+                                f = g[xi, a] * g[eta, b]
+                                if f != 0:
+                                    source = taps[2 * a + p, 2 * b + q]
+                                    for c in range(in_channels):
+                                        target[start + c] += f * source[c]
+
+
+@kernel
+def _filter_from_tiles_kernel(u, g, weight):
+    out_channels, in_channels = weight.shape[:2]
+    for o in numba.prange(out_channels):
+        taps = np.zeros((4, 4, in_channels), dtype=u.dtype)
+        for xi in range(SPAN):
+            for eta in range(SPAN):
+                source = u[xi * SPAN + eta, o]
+                for p in range(2):
+                    for q in range(2):
+                        start = (p * 2 + q) * in_channels
+                        for a in range(2):
+                            for b in range(2):
+                                f = g[xi, a] * g[eta, b]
+                                if f != 0:
+                                    target = taps[2 * a + p, 2 * b + q]
+                                    for c in range(in_channels):
+                                        target[c] += f * source[start + c]
+        for c in range(in_channels):
+            for ky in range(4):
+                for kx in range(4):
+                    weight[o, c, ky, kx] = taps[ky, kx, c]
+
+
+def filter_tiles(weight: np.ndarray) -> np.ndarray:
+    """Tw: (O, C, 4, 4) -> U (25, O, 4C) (Numba kernel)."""
+    o, c = weight.shape[:2]
+    u = np.empty((SPAN * SPAN, o, 4 * c), dtype=weight.dtype)
+    _filter_tiles_kernel(np.ascontiguousarray(weight), G.astype(weight.dtype), u)
+    return u
+
+
+def filter_from_tiles(u: np.ndarray, weight_shape) -> np.ndarray:
+    """Tw^T: U (25, O, 4C) -> (O, C, 4, 4), the adjoint of filter_tiles (Numba kernel)."""
+    weight = np.empty(tuple(weight_shape), dtype=u.dtype)
+    _filter_from_tiles_kernel(np.ascontiguousarray(u), G.astype(u.dtype), weight)
+    return weight
