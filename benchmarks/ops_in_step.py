@@ -4,7 +4,7 @@
 
 Times `DCGANTrainer.train_step` (the defaults: batch 64, widths 64) with a timer around
 every op's forward and backward (each `Function` subclass), and around the calls inside
-the convolutions: im2col, col2im, the matrix products (grouped by shape) and the layout
+the convolutions: im2col, col2im, the Winograd transforms, the matrix products (grouped by shape) and the layout
 changes between images and product operands (views, unless an array comes in the other
 memory order: kernels/layout.py).  The kernel
 rows are *part of* the op rows that call them, so only the op rows add up to the step;
@@ -28,7 +28,7 @@ from common import machine_description, print_table  # noqa: E402
 
 import tinygan.ops  # noqa: E402,F401  (every op module, so that every Function subclass exists)
 from tinygan import autograd  # noqa: E402
-from tinygan.kernels import gemm  # noqa: E402
+from tinygan.kernels import gemm, winograd  # noqa: E402
 from tinygan.ops import conv  # noqa: E402
 from tinygan.runtime import usable_cores  # noqa: E402
 from tinygan.train import DCGANTrainer, TrainConfig, load_training_digits  # noqa: E402
@@ -69,6 +69,11 @@ def instrument() -> None:
     conv._to_columns = timed("kernel", lambda x: f"image -> product operand {x.shape}", conv._to_columns)
     gemm._Pool.multiply = timed("kernel", lambda pool, a, b: f"product {a.shape[-2:]} @ {b.shape[-2:]}",
                                 gemm._Pool.multiply)
+    # the Winograd transforms of the stride-2 4x4 layers (kernels/winograd.py), named by what they read
+    for name in ("image_tiles", "image_from_tiles", "output_tiles", "output_from_tiles", "filter_tiles",
+                 "filter_from_tiles"):
+        setattr(winograd, name, timed("kernel", lambda a, *_, name=name: f"winograd {name} of {a.shape}",
+                                      getattr(winograd, name)))
 
 
 def thread_cpu_ms() -> dict:

@@ -199,43 +199,53 @@ def reference_output_tiles(grad: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- Numba kernels
-# Each task transforms whole tiles, the N numbers of a tile position side by side (the
-# batch innermost: the loops over k become SIMD), skipping the zero entries of the
-# transform matrices.  Scratch tiles are allocated once per task.
+# Each task transforms whole tiles in two passes (columns, then rows), for the N images of
+# a tile position side by side: every innermost loop runs over the batch (k), computes one
+# output run from five input runs, and is made SIMD by the compiler.  (One output per
+# loop on purpose: a loop writing five runs at once needs more overlap checks than the
+# compiler will add, and then it stays scalar, ~2x slower.)  Windows that reach into the
+# zero padding read a pixel inside the image times a 0/1 mask, with no branch in the loop.
+@numba.njit(inline="always")
+def _phase_taps(tile, parity, size, masks, at):
+    """The image rows (or columns) of a tile's five inputs of one phase, clamped into the image,
+    and masks 1 where they are inside it, 0 in the padding: input a is padded row 8 tile + 2a + parity."""
+    for a in range(SPAN):
+        y = 8 * tile + 2 * a + parity - 1
+        inside = 0 <= y < size
+        at[a] = y if inside else 0
+        masks[a] = 1 if inside else 0
+
+
 @kernel
 def _image_tiles_kernel(images, bt, tiles_h, tiles_w, v):
     channels, height, width, n = images.shape
     for task in numba.prange(channels * 4):  # task = row of V = (p, q, c)
         p, q, c = task // (2 * channels), (task // channels) % 2, task % channels
-        rows = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # BT @ d, one tile
+        columns = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # BT @ d, one tile: [xi, b, k]
+        rows, row_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
+        cols, col_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
         for ti in range(tiles_h):
+            _phase_taps(ti, p, height, row_in, rows)
             for tj in range(tiles_w):
-                rows[:] = 0
-                for a in range(SPAN):  # input row a of the tile: image row 8 ti + 2a + p - 1
-                    y = 8 * ti + 2 * a + p - 1
-                    if y < 0 or y >= height:
-                        continue
-                    for b in range(SPAN):
-                        x = 8 * tj + 2 * b + q - 1
-                        if x < 0 or x >= width:
-                            continue
-                        source = images[c, y, x]
-                        for xi in range(SPAN):
-                            f = bt[xi, a]
-                            if f != 0:
-                                for k in range(n):
-                                    rows[xi, b, k] += f * source[k]
+                _phase_taps(tj, q, width, col_in, cols)
+                for b in range(SPAN):
+                    x = cols[b]
+                    d0, d1, d2, d3, d4 = (images[c, rows[0], x], images[c, rows[1], x], images[c, rows[2], x],
+                                          images[c, rows[3], x], images[c, rows[4], x])
+                    for xi in range(SPAN):
+                        f0, f1, f2 = bt[xi, 0] * row_in[0], bt[xi, 1] * row_in[1], bt[xi, 2] * row_in[2]
+                        f3, f4, mask = bt[xi, 3] * row_in[3], bt[xi, 4] * row_in[4], col_in[b]
+                        out = columns[xi, b]
+                        for k in range(n):
+                            out[k] = mask * (f0 * d0[k] + f1 * d1[k] + f2 * d2[k] + f3 * d3[k] + f4 * d4[k])
                 start = (ti * tiles_w + tj) * n
                 for xi in range(SPAN):
+                    c0, c1, c2, c3, c4 = columns[xi, 0], columns[xi, 1], columns[xi, 2], columns[xi, 3], columns[xi, 4]
                     for eta in range(SPAN):
-                        out = v[xi * SPAN + eta, task]
+                        f0, f1, f2, f3, f4 = bt[eta, 0], bt[eta, 1], bt[eta, 2], bt[eta, 3], bt[eta, 4]
+                        out = v[xi * SPAN + eta, task, start:start + n]
                         for k in range(n):
-                            out[start + k] = 0
-                        for b in range(SPAN):
-                            f = bt[eta, b]
-                            if f != 0:
-                                for k in range(n):
-                                    out[start + k] += f * rows[xi, b, k]
+                            out[k] = f0 * c0[k] + f1 * c1[k] + f2 * c2[k] + f3 * c3[k] + f4 * c4[k]
 
 
 @kernel
@@ -243,106 +253,97 @@ def _image_from_tiles_kernel(v, bt, tiles_h, tiles_w, images):
     channels, height, width, n = images.shape
     for c in numba.prange(channels):  # one task per channel: its four phases' tiles overlap in it
         images[c] = 0
-        columns = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # V @ BT, one tile
+        columns = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # V @ BT, one tile: [xi, b, k]
+        pixel = np.empty(n, dtype=v.dtype)
+        rows, row_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
+        cols, col_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
         for p in range(2):
             for q in range(2):
                 task = (p * 2 + q) * channels + c
                 for ti in range(tiles_h):
+                    _phase_taps(ti, p, height, row_in, rows)
                     for tj in range(tiles_w):
+                        _phase_taps(tj, q, width, col_in, cols)
                         start = (ti * tiles_w + tj) * n
-                        columns[:] = 0
                         for xi in range(SPAN):
-                            for eta in range(SPAN):
-                                source = v[xi * SPAN + eta, task]
-                                for b in range(SPAN):
-                                    f = bt[eta, b]
-                                    if f != 0:
-                                        for k in range(n):
-                                            columns[xi, b, k] += f * source[start + k]
-                        for a in range(SPAN):
-                            y = 8 * ti + 2 * a + p - 1
-                            if y < 0 or y >= height:
-                                continue
+                            s0, s1, s2 = (v[xi * SPAN, task, start:start + n], v[xi * SPAN + 1, task, start:start + n],
+                                          v[xi * SPAN + 2, task, start:start + n])
+                            s3, s4 = v[xi * SPAN + 3, task, start:start + n], v[xi * SPAN + 4, task, start:start + n]
                             for b in range(SPAN):
-                                x = 8 * tj + 2 * b + q - 1
-                                if x < 0 or x >= width:
+                                f0, f1, f2, f3, f4 = bt[0, b], bt[1, b], bt[2, b], bt[3, b], bt[4, b]
+                                out = columns[xi, b]
+                                for k in range(n):
+                                    out[k] = f0 * s0[k] + f1 * s1[k] + f2 * s2[k] + f3 * s3[k] + f4 * s4[k]
+                        for b in range(SPAN):
+                            if col_in[b] == 0:  # a column in the padding: nothing to add
+                                continue
+                            c0, c1, c2, c3, c4 = (columns[0, b], columns[1, b], columns[2, b], columns[3, b],
+                                                  columns[4, b])
+                            for a in range(SPAN):
+                                if row_in[a] == 0:
                                     continue
-                                target = images[c, y, x]
-                                for xi in range(SPAN):
-                                    f = bt[xi, a]
-                                    if f != 0:
-                                        for k in range(n):
-                                            target[k] += f * columns[xi, b, k]
+                                f0, f1, f2, f3, f4 = bt[0, a], bt[1, a], bt[2, a], bt[3, a], bt[4, a]
+                                for k in range(n):
+                                    pixel[k] = f0 * c0[k] + f1 * c1[k] + f2 * c2[k] + f3 * c3[k] + f4 * c4[k]
+                                target = images[c, rows[a], cols[b]]  # where two phases' tiles may meet
+                                for k in range(n):
+                                    target[k] += pixel[k]
 
 
 @kernel
 def _output_from_tiles_kernel(m, at, tiles_h, tiles_w, out):
     channels, out_h, out_w, n = out.shape
     for o in numba.prange(channels):
-        rows = np.empty((TILE, SPAN, n), dtype=m.dtype)  # AT @ M, one tile
+        rows = np.empty((TILE, SPAN, n), dtype=m.dtype)  # AT @ M, one tile: [i, eta, k]
         for ti in range(tiles_h):
             for tj in range(tiles_w):
                 start = (ti * tiles_w + tj) * n
-                rows[:] = 0
-                for xi in range(SPAN):
-                    for eta in range(SPAN):
-                        source = m[xi * SPAN + eta, o]
-                        for i in range(TILE):
-                            f = at[i, xi]
-                            if f != 0:
-                                for k in range(n):
-                                    rows[i, eta, k] += f * source[start + k]
-                for i in range(TILE):
-                    y = TILE * ti + i
-                    if y >= out_h:
-                        continue
-                    for j in range(TILE):
-                        x = TILE * tj + j
-                        if x >= out_w:
-                            continue
-                        target = out[o, y, x]
+                for eta in range(SPAN):
+                    s0, s1, s2 = m[eta, o, start:start + n], m[SPAN + eta, o, start:start + n], m[2 * SPAN + eta, o, start:start + n]
+                    s3, s4 = m[3 * SPAN + eta, o, start:start + n], m[4 * SPAN + eta, o, start:start + n]
+                    for i in range(TILE):
+                        f0, f1, f2, f3, f4 = at[i, 0], at[i, 1], at[i, 2], at[i, 3], at[i, 4]
+                        target = rows[i, eta]
                         for k in range(n):
-                            target[k] = 0
-                        for eta in range(SPAN):
-                            f = at[j, eta]
-                            if f != 0:
-                                for k in range(n):
-                                    target[k] += f * rows[i, eta, k]
+                            target[k] = f0 * s0[k] + f1 * s1[k] + f2 * s2[k] + f3 * s3[k] + f4 * s4[k]
+                for i in range(min(TILE, out_h - TILE * ti)):
+                    r0, r1, r2, r3, r4 = rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3], rows[i, 4]
+                    for j in range(min(TILE, out_w - TILE * tj)):
+                        target = out[o, TILE * ti + i, TILE * tj + j]
+                        f0, f1, f2, f3, f4 = at[j, 0], at[j, 1], at[j, 2], at[j, 3], at[j, 4]
+                        for k in range(n):
+                            target[k] = f0 * r0[k] + f1 * r1[k] + f2 * r2[k] + f3 * r3[k] + f4 * r4[k]
 
 
 @kernel
 def _output_tiles_kernel(grad, at, tiles_h, tiles_w, m):
     channels, out_h, out_w, n = grad.shape
     for o in numba.prange(channels):
-        rows = np.empty((SPAN, TILE, n), dtype=m.dtype)  # AT^T @ gY, one tile
+        columns = np.empty((SPAN, TILE, n), dtype=m.dtype)  # AT^T @ gY, one tile: [xi, j, k]
+        rows, row_in = np.empty(TILE, np.int64), np.empty(TILE, m.dtype)
         for ti in range(tiles_h):
+            for i in range(TILE):  # rows past the output read row 0, masked to zero
+                inside = TILE * ti + i < out_h
+                rows[i], row_in[i] = (TILE * ti + i if inside else 0), (1 if inside else 0)
             for tj in range(tiles_w):
                 start = (ti * tiles_w + tj) * n
-                rows[:] = 0
-                for i in range(TILE):
-                    y = TILE * ti + i
-                    if y >= out_h:
-                        continue
-                    for j in range(TILE):
-                        x = TILE * tj + j
-                        if x >= out_w:
-                            continue
-                        source = grad[o, y, x]
-                        for xi in range(SPAN):
-                            f = at[i, xi]
-                            if f != 0:
-                                for k in range(n):
-                                    rows[xi, j, k] += f * source[k]
-                for xi in range(SPAN):
-                    for eta in range(SPAN):
-                        target = m[xi * SPAN + eta, o]
+                for j in range(TILE):
+                    x = min(TILE * tj + j, out_w - 1)
+                    x_in = 1 if TILE * tj + j < out_w else 0  # columns past the output: masked too
+                    g0, g1, g2, g3 = grad[o, rows[0], x], grad[o, rows[1], x], grad[o, rows[2], x], grad[o, rows[3], x]
+                    for xi in range(SPAN):
+                        f0, f1 = at[0, xi] * row_in[0] * x_in, at[1, xi] * row_in[1] * x_in
+                        f2, f3 = at[2, xi] * row_in[2] * x_in, at[3, xi] * row_in[3] * x_in
+                        target = columns[xi, j]
                         for k in range(n):
-                            target[start + k] = 0
-                        for j in range(TILE):
-                            f = at[j, eta]
-                            if f != 0:
-                                for k in range(n):
-                                    target[start + k] += f * rows[xi, j, k]
+                            target[k] = f0 * g0[k] + f1 * g1[k] + f2 * g2[k] + f3 * g3[k]
+                for xi in range(SPAN):
+                    c0, c1, c2, c3 = columns[xi, 0], columns[xi, 1], columns[xi, 2], columns[xi, 3]
+                    for eta in range(SPAN):
+                        f0, f1, f2, f3 = at[0, eta], at[1, eta], at[2, eta], at[3, eta]
+                        target = m[xi * SPAN + eta, o, start:start + n]
+                        for k in range(n):
+                            target[k] = f0 * c0[k] + f1 * c1[k] + f2 * c2[k] + f3 * c3[k]
 
 
 def image_tiles(x: np.ndarray) -> np.ndarray:
@@ -388,41 +389,47 @@ def _filter_tiles_kernel(weight, g, u):
             for ky in range(4):
                 for kx in range(4):
                     taps[ky, kx, c] = weight[o, c, ky, kx]
+        half = np.empty((SPAN, 4, in_channels), dtype=u.dtype)  # G @ g over the rows (u), every phase: [xi, kx, c]
         for xi in range(SPAN):
-            for eta in range(SPAN):
-                target = u[xi * SPAN + eta, o]
-                for p in range(2):
+            for p in range(2):
+                f0, f1 = g[xi, 0], g[xi, 1]
+                for kx in range(4):
+                    top, bottom, target = taps[p, kx], taps[2 + p, kx], half[xi, kx]
+                    for c in range(in_channels):
+                        target[c] = f0 * top[c] + f1 * bottom[c]
+                for eta in range(SPAN):
+                    h0, h1 = g[eta, 0], g[eta, 1]
                     for q in range(2):
-                        start = (p * 2 + q) * in_channels
+                        left, right = half[xi, q], half[xi, 2 + q]
+                        target = u[xi * SPAN + eta, o, (p * 2 + q) * in_channels:(p * 2 + q + 1) * in_channels]
                         for c in range(in_channels):
-                            target[start + c] = 0
-                        for a in range(2):
-                            for b in range(2):
-                                f = g[xi, a] * g[eta, b]
-                                if f != 0:
-                                    source = taps[2 * a + p, 2 * b + q]
-                                    for c in range(in_channels):
-                                        target[start + c] += f * source[c]
+                            target[c] = h0 * left[c] + h1 * right[c]
 
 
 @kernel
 def _filter_from_tiles_kernel(u, g, weight):
     out_channels, in_channels = weight.shape[:2]
     for o in numba.prange(out_channels):
-        taps = np.zeros((4, 4, in_channels), dtype=u.dtype)
-        for xi in range(SPAN):
-            for eta in range(SPAN):
-                source = u[xi * SPAN + eta, o]
-                for p in range(2):
-                    for q in range(2):
-                        start = (p * 2 + q) * in_channels
-                        for a in range(2):
-                            for b in range(2):
-                                f = g[xi, a] * g[eta, b]
-                                if f != 0:
-                                    target = taps[2 * a + p, 2 * b + q]
-                                    for c in range(in_channels):
-                                        target[c] += f * source[start + c]
+        taps = np.empty((4, 4, in_channels), dtype=u.dtype)
+        half = np.empty((SPAN, 4, in_channels), dtype=u.dtype)  # U @ G over eta: [xi, kx, c] of phase row p
+        for p in range(2):
+            for xi in range(SPAN):
+                for q in range(2):
+                    first, last = (p * 2 + q) * in_channels, (p * 2 + q + 1) * in_channels
+                    s0, s1, s2 = u[xi * SPAN, o, first:last], u[xi * SPAN + 1, o, first:last], u[xi * SPAN + 2, o, first:last]
+                    s3, s4 = u[xi * SPAN + 3, o, first:last], u[xi * SPAN + 4, o, first:last]
+                    for b in range(2):
+                        f0, f1, f2, f3, f4 = g[0, b], g[1, b], g[2, b], g[3, b], g[4, b]
+                        target = half[xi, 2 * b + q]
+                        for c in range(in_channels):
+                            target[c] = f0 * s0[c] + f1 * s1[c] + f2 * s2[c] + f3 * s3[c] + f4 * s4[c]
+            for a in range(2):
+                f0, f1, f2, f3, f4 = g[0, a], g[1, a], g[2, a], g[3, a], g[4, a]
+                for kx in range(4):
+                    s0, s1, s2, s3, s4 = half[0, kx], half[1, kx], half[2, kx], half[3, kx], half[4, kx]
+                    target = taps[2 * a + p, kx]
+                    for c in range(in_channels):
+                        target[c] = f0 * s0[c] + f1 * s1[c] + f2 * s2[c] + f3 * s3[c] + f4 * s4[c]
         for c in range(in_channels):
             for ky in range(4):
                 for kx in range(4):
