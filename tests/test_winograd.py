@@ -101,8 +101,10 @@ op_shapes = st.tuples(st.integers(1, 3), st.integers(16, 20), st.integers(2, 11)
 
 
 @contextlib.contextmanager
-def counting_winograd_layers():
-    """The weights the ops hand to the Winograd path while inside: it must really be taken (or not)."""
+def counting_winograd_layers(min_columns=1):
+    """The weights the ops hand to the Winograd path while inside: it must really be taken (or
+    not).  The tests' small batches are below the path's speed threshold (MIN_COLUMNS), which
+    says when the path pays, not what it computes: lowered here unless asked otherwise."""
     calls = []
     original = winograd.filter_tiles
 
@@ -111,6 +113,7 @@ def counting_winograd_layers():
         return original(weight)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(winograd, "filter_tiles", counting)
+        patch.setattr(winograd, "MIN_COLUMNS", min_columns)
         yield calls
 
 
@@ -153,7 +156,10 @@ def test_dcgan_layers_in_float32_stay_close_to_torch(op):
         x, weight = random_array((64, 256, 7, 7), 0, np.float32), random_array((256, 128, 4, 4), 1, np.float32) / 16
     ours = [tg.tensor(a, requires_grad=True) for a in (x, weight)]
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, weight)]
-    out, expected = getattr(F, op)(*ours, stride=2, padding=1), getattr(torch.nn.functional, op)(*theirs, stride=2, padding=1)
+    with counting_winograd_layers(min_columns=winograd.MIN_COLUMNS) as calls:  # batch 64: taken as it is
+        out = getattr(F, op)(*ours, stride=2, padding=1)
+    assert len(calls) == 1
+    expected = getattr(torch.nn.functional, op)(*theirs, stride=2, padding=1)
     upstream = random_array(out.shape, 2, np.float32)
     out.backward(upstream)
     expected.backward(torch.tensor(upstream))
@@ -165,9 +171,23 @@ def test_dcgan_layers_in_float32_stay_close_to_torch(op):
 def test_the_ops_stay_adjoint_on_the_winograd_path():
     """<conv2d(x), y> = <x, conv_transpose2d(y)> with the same weight (docs/DESIGN's pitfall), both on this path."""
     x, weight, y = random_array((2, 16, 10, 6), 0), random_array((20, 16, 4, 4), 1), random_array((2, 20, 5, 3), 2)
-    forward = F.conv2d(tg.tensor(x), tg.tensor(weight), stride=2, padding=1).data
-    backward = F.conv_transpose2d(tg.tensor(y), tg.tensor(weight), stride=2, padding=1).data
+    with counting_winograd_layers() as calls:
+        forward = F.conv2d(tg.tensor(x), tg.tensor(weight), stride=2, padding=1).data
+        backward = F.conv_transpose2d(tg.tensor(y), tg.tensor(weight), stride=2, padding=1).data
+    assert len(calls) == 2
     assert np.isclose(np.vdot(forward, y), np.vdot(x, backward))
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_a_small_batch_keeps_im2col(op):
+    """MIN_COLUMNS tile columns or more take the path: 14x14 images (2x2 tiles) from 32 images on."""
+    weight = tg.tensor(random_array((16, 16, 4, 4), 1, np.float32))
+    size = 14 if op == "conv2d" else 7
+    for batch, taken in ((31, False), (32, True)):
+        x = tg.tensor(random_array((batch, 16, size, size), 0, np.float32))
+        with counting_winograd_layers(min_columns=winograd.MIN_COLUMNS) as calls:
+            getattr(F, op)(x, weight, stride=2, padding=1)
+        assert bool(calls) == taken, batch
 
 
 @pytest.mark.parametrize("options, channels", [

@@ -108,15 +108,24 @@ for _m in (AT, G, BT):
     _m.setflags(write=False)
 
 
-def applies(kernel_hw, stride, padding_before, padding_after, dilation, groups, channels) -> bool:
-    """Whether a convolution's geometry is the one computed here: 4x4 kernel, stride 2, padding 1
-    on every side, no dilation, one group, and both channel counts at least 16.
+# Below these the transforms cost more than the multiplications they save (measured
+# forward + backward against im2col, batch-last input, docs/performance.md): with fewer
+# channels the products are thin, and with fewer tile columns (tiles x images) the
+# transformed filters, 25/4 times the weight, are read for too little work.
+MIN_CHANNELS = 16
+MIN_COLUMNS = 128
 
-    (With fewer channels the products are thin and the transforms cost more than they save:
-    the DCGAN's 1-channel layers stay with im2col.)"""
+
+def applies(kernel_hw, stride, padding_before, padding_after, dilation, groups, channels, image_hw, batch) -> bool:
+    """Whether a convolution is computed here: 4x4 kernel, stride 2, padding 1 on every side, no
+    dilation, one group, both channel counts >= MIN_CHANNELS, and >= MIN_COLUMNS tile columns
+    (tiles(H) * tiles(W) * N, with H, W the size of the strided convolution's input).
+
+    Everything else -- the DCGAN's 1-channel layers, a batch of a few images -- stays with im2col.
+    """
     return (tuple(kernel_hw) == (4, 4) and tuple(stride) == (2, 2) and tuple(padding_before) == (1, 1)
             and tuple(padding_after) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
-            and min(channels) >= 16)
+            and min(channels) >= MIN_CHANNELS and tiles(image_hw[0]) * tiles(image_hw[1]) * batch >= MIN_COLUMNS)
 
 
 def tiles(size: int) -> int:

@@ -157,7 +157,8 @@ class Conv2d(Function):
         # even kernel (one more zero after than before) needs no padded copy of x.
         geometry = (kernel, stride, before, dilation, out_size)
         ctx.groups, ctx.geometry = groups, geometry
-        ctx.winograd = winograd.applies(kernel, stride, before, after, dilation, groups, weight.shape[:2])
+        ctx.winograd = winograd.applies(kernel, stride, before, after, dilation, groups, weight.shape[:2],
+                                        x.shape[2:], x.shape[0])
         if ctx.winograd:  # 4x4, stride 2, padding 1: about half the multiplications (kernels/winograd.py)
             tiles, filters = winograd.image_tiles(x), winograd.filter_tiles(weight)  # V (25, 4C, T), U (25, O, 4C)
             out = winograd.output_from_tiles(gemm(filters, tiles), (x.shape[0], weight.shape[0]) + out_size)
@@ -256,7 +257,7 @@ class ConvTranspose2d(Function):
         ctx.groups, ctx.geometry = groups, geometry
         # The adjoint of a Winograd conv2d from (O, 2H, 2W) images to (C, H, W) (kernels/winograd.py)
         ctx.winograd = output_padding == (0, 0) and winograd.applies(kernel, stride, padding, padding, dilation,
-                                                                     groups, weight.shape[:2])
+                                                                     groups, weight.shape[:2], out_size, n)
         if ctx.winograd:
             x_tiles, filters = winograd.output_tiles(x), winograd.filter_tiles(weight)  # (25, C, T), (25, C, 4 O)
             out = winograd.image_from_tiles(gemm(_transposed(filters), x_tiles), (n, out_channels) + out_size)
