@@ -109,10 +109,10 @@ for _m in (AT, G, BT):
 
 
 # Below these the transforms cost more than the multiplications they save (measured
-# forward + backward against im2col, batch-last input, docs/performance.md): with fewer
+# forward + backward against im2col, batch-last input, benchmarks/bench_winograd.py): with fewer
 # channels the products are thin, and with fewer tile columns (tiles x images) the
 # transformed filters, 25/4 times the weight, are read for too little work.
-MIN_CHANNELS = 16
+MIN_CHANNELS = 4
 MIN_COLUMNS = 128
 
 
