@@ -114,6 +114,7 @@ def bench_conv(name, kind, x_shape, w_shape, stride, padding, input_grad, torch,
         w_t.grad = None
         x = _Activation.apply(x_t) if input_grad else x_t
         ours_fn(x, w_t, stride=stride, padding=padding).backward(tg.Tensor(grad_ours))
+        w_t.grad  # a conv2d weight gradient is computed when read (autograd.DeferredGradient): torch's is timed too
 
     row = {"layer": name, "tinygan ms": best_time(ours, repeats)}
     if torch is not None:
