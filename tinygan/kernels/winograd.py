@@ -62,7 +62,9 @@ from . import kernel, layout
 
 TILE, TAPS = 4, 2  # F(4, 2): 4 outputs per tile and axis, of a 2-tap filter (one phase of 4 taps)
 SPAN = TILE + TAPS - 1  # 5 inputs per tile and axis
-POINTS = (0, 1, -1, Fraction(-1, 2))  # and infinity; of the small choices, the smallest float32 error measured
+# and infinity.  With 2, -2, 1/2 or -1/2 as the fourth point, -1/2 gave the smallest float32
+# error on random 1-D tiles (2.3e-6 against 3.0-3.4e-6 for the others).
+POINTS = (0, 1, -1, Fraction(-1, 2))
 
 
 def toom_cook(points, outputs: int, taps: int):
@@ -155,19 +157,19 @@ def reference_image_tiles(x: np.ndarray) -> np.ndarray:
 
 
 def reference_image_from_tiles(v: np.ndarray, shape) -> np.ndarray:
-    """Tin^T: V (25, 4C, T) -> the (N, C, H, W) image whose tiles' transforms these are, adjoint of Tin."""
+    """Tin^T, the adjoint of Tin: V (25, 4C, T) -> an (N, C, H, W) image.  Each tile's
+    BT^T V BT is added back onto the pixels the tile was read from; what lands in the
+    padding is dropped."""
     n, c, h, w = shape
     th, tw = tiles(h), tiles(w)
     bt = BT.astype(v.dtype)
     d = np.einsum("xa,yb,xypqcijn->cpqijabn", bt, bt, v.reshape(SPAN, SPAN, 2, 2, c, th, tw, n))
     padded = np.zeros((c, 8 * th + 2, 8 * tw + 2, n), dtype=v.dtype)
-    for a in range(SPAN):
-        for b in range(SPAN):
-            for p in range(2):
-                for q in range(2):
-                    for ti in range(th):
-                        for tj in range(tw):
-                            padded[:, 8 * ti + 2 * a + p, 8 * tj + 2 * b + q] += d[:, p, q, ti, tj, a, b]
+    for ti in range(th):
+        for tj in range(tw):
+            for a in range(SPAN):
+                for b in range(SPAN):  # input (a, b) of the four phases: padded rows 8 ti + 2a + p, p = 0, 1
+                    padded[:, 8 * ti + 2 * a:8 * ti + 2 * a + 2, 8 * tj + 2 * b:8 * tj + 2 * b + 2] += d[:, :, :, ti, tj, a, b]
     return np.ascontiguousarray(padded[:, 1:h + 1, 1:w + 1].transpose(3, 0, 1, 2))
 
 
