@@ -36,6 +36,11 @@ When the single window covers the whole image (the DCGAN's first layer, 1x1 -> 7
 its discriminator's last, 7x7 -> 1x1), each column of cols is just one flattened image,
 (C*H*W, N): batch-last, that is the image's own memory, so im2col and col2im are views
 (kernels/im2col.py) and the convolution is the product of a fully connected layer.
+
+A 4x4 kernel with stride 2 and padding 1 (the DCGAN's big layers) takes another route to
+the same numbers when `winograd.applies` says it pays: four phases and Winograd's F(4x4,
+2x2), 25 products of smaller matrices with about half the multiplications
+(kernels/winograd.py; the `_..._winograd_backward` functions below are its backwards).
 """
 from __future__ import annotations
 
