@@ -519,6 +519,93 @@ def test_zero_insertion_equals_col2im_but_multiplies_mostly_zeros(conv_as_matrix
     assert cost["zero insertion matrix entries"] == 8 * cost["col2im matrix entries"]
 
 
+# ---------------------------------------------------------------------- four phases and Winograd
+winograd = example_fixture("winograd")
+
+
+def test_winograd_writes_its_figures(winograd):
+    folder, result = winograd
+    assert_pngs(folder, ["winograd_f42.png", "winograd_phases.png"])
+    assert [path.name for path in result["figures"]] == ["winograd_f42.png", "winograd_phases.png"]
+
+
+def test_f42_gives_the_direct_outputs_with_five_products(winograd):
+    from fractions import Fraction
+
+    f42 = winograd[1]["f42"]
+    g, d = [2, 1], [1, 2, 3, 4, 5]
+    assert list(f42["g"]) == g and list(f42["d"]) == d
+    by_hand = [2 * 1 + 1 * 2, 2 * 2 + 1 * 3, 2 * 3 + 1 * 4, 2 * 4 + 1 * 5]
+    assert by_hand == [4, 7, 10, 13] == list(np.correlate(d, g, "valid"))
+    assert list(f42["direct"]) == list(f42["winograd"]) == by_hand  # exactly: Fractions, no rounding
+    # G g: the filter's polynomial 2 + t at t = 0, 1, -1, -1/2, and at infinity its top coefficient
+    assert list(f42["G g"]) == [2 + t for t in (0, 1, -1, Fraction(-1, 2))] + [1]
+    # BT d row by row, from BT's rows (1, 2, -1, -2, 0), (0, 1/6, 1/2, 1/3, 0), (0, 1/2, 1/2, -1, 0),
+    # (0, -8/3, 0, 8/3, 0), (0, -1/2, -1, 1/2, 1)
+    assert list(f42["BT d"]) == [1 + 4 - 3 - 8, Fraction(2, 6) + Fraction(3, 2) + Fraction(4, 3),
+                                 1 + Fraction(3, 2) - 4, Fraction(-16, 3) + Fraction(32, 3), -1 - 3 + 2 + 5]
+    assert list(f42["products"]) == [-12, Fraction(19, 2), Fraction(-3, 2), 8, 3]
+    assert f42["multiplications"] == {"direct": 8, "winograd": 5}
+    np.testing.assert_allclose(f42["float64"], by_hand, rtol=0, atol=1e-13)
+
+
+def test_the_four_phases_add_up_to_the_strided_convolution(winograd):
+    phases = winograd[1]["phases"]
+    x, w = np.arange(1, 37).reshape(6, 6), np.arange(1, 17).reshape(4, 4)
+    np.testing.assert_array_equal(phases["image"], x)
+    np.testing.assert_array_equal(phases["kernel"], w)
+    padded = np.zeros((8, 8))
+    padded[1:7, 1:7] = x
+    # stride 2, padding 1, by the definition: output (i, j) reads the 4x4 window at (2i, 2j) of x_pad
+    direct = np.array([[np.sum(w * padded[2 * i:2 * i + 4, 2 * j:2 * j + 4]) for j in range(3)] for i in range(3)])
+    for key in ("conv2d", "sum_of_phases", "one_convolution"):
+        np.testing.assert_array_equal(phases[key], direct, err_msg=key)
+    for p, q in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        image, kernel = phases["phase_images"][p, q], phases["phase_kernels"][p, q]
+        assert image.shape == (4, 4) and kernel.shape == (2, 2)
+        for a, b in np.ndindex(4, 4):
+            assert image[a, b] == padded[2 * a + p, 2 * b + q]
+        for u, v in np.ndindex(2, 2):
+            assert kernel[u, v] == w[2 * u + p, 2 * v + q]
+        # y[1, 1]'s taps of this phase: W[2u + p, 2v + q] on x_pad[2 + 2u + p, 2 + 2v + q]
+        assert phases["spelled"][p, q] == sum(w[2 * u + p, 2 * v + q] * padded[2 + 2 * u + p, 2 + 2 * v + q]
+                                              for u in (0, 1) for v in (0, 1))
+    assert [phases["spelled"][pq] for pq in [(0, 0), (0, 1), (1, 0), (1, 1)]] == [460, 548, 940, 1068]
+    assert sum(phases["spelled"].values()) == direct[1, 1] == 3016
+
+
+def test_winograd_counts_from_the_layer_shapes(winograd):
+    counts = winograd[1]["counts"]
+    d = counts["D: Conv2d(64, 128, 4, 2, 1), 14x14 -> 7x7"]
+    g = counts["G: ConvTranspose2d(256, 128, 4, 2, 1), 7x7 -> 14x14"]
+    # im2col: 16 taps x in x out channels per output pixel, 7x7 outputs (for G: inputs) per image
+    assert d["im2col"] == 16 * 64 * 128 * 49 == 6_422_528
+    assert g["im2col"] == 16 * 256 * 128 * 49 == 25_690_112
+    # Winograd: 2x2 tiles of 4x4 outputs, 25 products per tile, filter and phase channel (4 x the 14x14 side's)
+    assert d["winograd"] == 4 * 25 * 128 * (4 * 64) == 3_276_800
+    assert g["winograd"] == 4 * 25 * 256 * (4 * 128) == 13_107_200
+    assert d["ratio"] == g["ratio"] == pytest.approx(100 / 196)
+    # transforms: 2 x 5x5x5 per input tile and phase channel, 4x5x5 + 4x4x5 per output tile and channel
+    assert d["transforms"] == 4 * (4 * 64 * 250 + 128 * 180)
+    assert g["transforms"] == 4 * (4 * 128 * 250 + 256 * 180)
+
+
+def test_tinygans_winograd_path_agrees_with_im2col(winograd):
+    from tinygan.kernels import winograd as kernels
+
+    agreement = winograd[1]["agreement"]
+    assert len(agreement) == 4
+    for (layer, dtype), row in agreement.items():
+        # each ran once on each path: the Winograd one as tinygan chooses it (32 images are the threshold)
+        assert row["answers"] == {"winograd": [True], "im2col": [False]}, (layer, dtype)
+        if dtype == "float64":
+            assert row["max_difference"] < 1e-12 * row["scale"]
+        else:  # rounding: tests/test_winograd.py's bound against torch, and im2col rounds less
+            assert row["winograd_error"] < 2e-5 and row["im2col_error"] < row["winograd_error"]
+            assert row["max_difference"] < 2e-5 * row["scale"]
+    assert kernels.applies.__name__ == "applies"  # the example put the real one back
+
+
 # ---------------------------------------------------------------------- animations
 animations = example_fixture("animations")
 

@@ -85,7 +85,7 @@ def _text(cell) -> str:
 def test_there_is_one_notebook_per_topic_each_built_from_its_source():
     builder = _load_builder()
     sources = sorted((EXERCISES / "source").glob("[0-9]*.py"))
-    assert [p.stem for p in sources] == [p.stem for p in NOTEBOOKS] and len(NOTEBOOKS) == 8
+    assert [p.stem for p in sources] == [p.stem for p in NOTEBOOKS] and len(NOTEBOOKS) == 9
     for source, notebook in zip(sources, NOTEBOOKS):
         assert notebook.read_text() == builder.notebook_text(source), \
             f"{notebook.name} is stale: run python scripts/make_exercises.py"
@@ -271,6 +271,7 @@ LEARNER_MISTAKES = {
                                     "col2im: an image of shape"),
     "G run twice": ("08_dcgan_step", ("D(fake), ones)", "D(G(tg.tensor(z))), ones)"), "did G run twice?"),
     "D never stepped": ("08_dcgan_step", ("    optimizer_d.step()\n", ""), "discriminator main.0.weight after step 0"),
+    "B^T d B^T, not B^T d B": ("09_winograd", ("BT @ d @ BT.T", "BT @ d @ BT"), "of winograd_tile_2d(array(2, 2)"),
 }
 
 

@@ -199,3 +199,20 @@ def test_output_padding_keeps_im2col():
         F.conv_transpose2d(tg.tensor(random_array((2, 16, 5, 5), 0)), tg.tensor(random_array((16, 16, 4, 4), 1)),
                            stride=2, padding=1, output_padding=1)
     assert calls == []
+
+
+def test_a_nan_at_the_edge_stays_in_its_tile():
+    """Winograd mixes a tile's inputs, so a NaN reaches every output of the tiles that read
+    it (direct convolution: only the windows holding it).  It must go no further: the
+    padding is read as zeros, not as the edge pixel times 0 (which is NaN)."""
+    x = random_array((2, 8, 14, 14), 0)
+    x[:, :, 0, 0] = np.nan  # read only by the first tile of the 7x7 output (tiles of 4x4)
+    with counting_winograd_layers() as calls:
+        y = F.conv2d(tg.tensor(x), tg.tensor(random_array((8, 8, 4, 4), 1)), stride=2, padding=1).data
+    assert calls
+    assert np.isnan(y[:, :, :4, :4]).all() and np.isfinite(y[:, :, 4:, :]).all() and np.isfinite(y[:, :, :, 4:]).all()
+    grad = np.ones(y.shape)
+    grad[:, :, 0, 0] = np.nan  # the same for the transposed convolution's tiles of a gradient
+    with counting_winograd_layers():
+        back = F.conv_transpose2d(tg.tensor(grad), tg.tensor(random_array((8, 8, 4, 4), 1)), stride=2, padding=1).data
+    assert np.isnan(back[:, :, :8, :8]).any() and np.isfinite(back[:, :, 9:, :]).all() and np.isfinite(back[:, :, :, 9:]).all()

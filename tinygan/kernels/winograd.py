@@ -45,11 +45,13 @@ and the transposed convolution is the same three read backwards (ops/conv.py).
 Layouts: V is (25, 4C, T) with rows (p, q, c) and columns (tile row, tile column, n), the
 batch innermost as everywhere in the convolutions; images are read and written
 batch-last, (C, H, W, N) in memory (kernels/layout.py).  Rounding: the transforms add and
-subtract a few numbers of similar size, so float32 results differ from im2col's by a few
-units in the 6th digit (tests/test_winograd.py measures it against float64).
+subtract a few numbers of similar size, so float32 results differ from the exact ones by
+a few millionths of the largest value, about ten times as much as im2col's
+(tests/test_winograd.py bounds the difference from torch's float32 at 2e-5 of the largest
+value).
 
 `reference_*` are the same transforms in NumPy (einsum); the Numba kernels do each in
-one pass, in parallel over channels.
+one call, one pass per axis, in parallel over channels.
 """
 from __future__ import annotations
 
@@ -62,8 +64,11 @@ from . import kernel, layout
 
 TILE, TAPS = 4, 2  # F(4, 2): 4 outputs per tile and axis, of a 2-tap filter (one phase of 4 taps)
 SPAN = TILE + TAPS - 1  # 5 inputs per tile and axis
-# and infinity.  With 2, -2, 1/2 or -1/2 as the fourth point, -1/2 gave the smallest float32
-# error on random 1-D tiles (2.3e-6 against 3.0-3.4e-6 for the others).
+# The finite points; the fifth is infinity.  Any distinct points give exact transforms, and in
+# float32 the choice of the fourth among 2, -2, 1/2 and -1/2 matters little: on random 1-D
+# tiles their errors are within 10% of each other, and on the DCGAN's two layers none was
+# clearly best (mean error over two inputs each, in millionths of the largest value: -2 4.4,
+# 2 4.9, -1/2 5.2, 1/2 5.4).
 POINTS = (0, 1, -1, Fraction(-1, 2))
 
 
@@ -214,17 +219,17 @@ def reference_output_tiles(grad: np.ndarray) -> np.ndarray:
 # a tile position side by side: every innermost loop runs over the batch (k), computes one
 # output run from five input runs, and is made SIMD by the compiler.  (One output per
 # loop on purpose: a loop writing five runs at once needs more overlap checks than the
-# compiler will add, and then it stays scalar, ~2x slower.)  Windows that reach into the
-# zero padding read a pixel inside the image times a 0/1 mask, with no branch in the loop.
+# compiler will add, and then it stays scalar.)  Inputs in the zero padding are read from
+# a run of zeros, not from the image: a NaN at the image's edge stays in the tiles that
+# hold it.
 @numba.njit(inline="always")
-def _phase_taps(tile, parity, size, masks, at):
-    """The image rows (or columns) of a tile's five inputs of one phase, clamped into the image,
-    and masks 1 where they are inside it, 0 in the padding: input a is padded row 8 tile + 2a + parity."""
+def _phase_taps(tile, parity, size, inside, at):
+    """The image rows (or columns) of a tile's five inputs of one phase (input a is padded
+    row 8 tile + 2a + parity), and whether each is inside the image rather than the padding."""
     for a in range(SPAN):
         y = 8 * tile + 2 * a + parity - 1
-        inside = 0 <= y < size
-        at[a] = y if inside else 0
-        masks[a] = 1 if inside else 0
+        inside[a] = 0 <= y < size
+        at[a] = y if inside[a] else 0
 
 
 @kernel
@@ -233,22 +238,28 @@ def _image_tiles_kernel(images, bt, tiles_h, tiles_w, v):
     for task in numba.prange(channels * 4):  # task = row of V = (p, q, c)
         p, q, c = task // (2 * channels), (task // channels) % 2, task % channels
         columns = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # BT @ d, one tile: [xi, b, k]
-        rows, row_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
-        cols, col_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
+        zeros = np.zeros(n, dtype=v.dtype)  # the padding's run
+        rows, row_in = np.empty(SPAN, np.int64), np.empty(SPAN, np.bool_)
+        cols, col_in = np.empty(SPAN, np.int64), np.empty(SPAN, np.bool_)
         for ti in range(tiles_h):
             _phase_taps(ti, p, height, row_in, rows)
             for tj in range(tiles_w):
                 _phase_taps(tj, q, width, col_in, cols)
                 for b in range(SPAN):
+                    if not col_in[b]:  # a column of padding: BT @ 0
+                        columns[:, b] = 0
+                        continue
                     x = cols[b]
-                    d0, d1, d2, d3, d4 = (images[c, rows[0], x], images[c, rows[1], x], images[c, rows[2], x],
-                                          images[c, rows[3], x], images[c, rows[4], x])
+                    d0 = images[c, rows[0], x] if row_in[0] else zeros
+                    d1 = images[c, rows[1], x] if row_in[1] else zeros
+                    d2 = images[c, rows[2], x] if row_in[2] else zeros
+                    d3 = images[c, rows[3], x] if row_in[3] else zeros
+                    d4 = images[c, rows[4], x] if row_in[4] else zeros
                     for xi in range(SPAN):
-                        f0, f1, f2 = bt[xi, 0] * row_in[0], bt[xi, 1] * row_in[1], bt[xi, 2] * row_in[2]
-                        f3, f4, mask = bt[xi, 3] * row_in[3], bt[xi, 4] * row_in[4], col_in[b]
+                        f0, f1, f2, f3, f4 = bt[xi, 0], bt[xi, 1], bt[xi, 2], bt[xi, 3], bt[xi, 4]
                         out = columns[xi, b]
                         for k in range(n):
-                            out[k] = mask * (f0 * d0[k] + f1 * d1[k] + f2 * d2[k] + f3 * d3[k] + f4 * d4[k])
+                            out[k] = f0 * d0[k] + f1 * d1[k] + f2 * d2[k] + f3 * d3[k] + f4 * d4[k]
                 start = (ti * tiles_w + tj) * n
                 for xi in range(SPAN):
                     c0, c1, c2, c3, c4 = columns[xi, 0], columns[xi, 1], columns[xi, 2], columns[xi, 3], columns[xi, 4]
@@ -266,8 +277,8 @@ def _image_from_tiles_kernel(v, bt, tiles_h, tiles_w, images):
         images[c] = 0
         columns = np.empty((SPAN, SPAN, n), dtype=v.dtype)  # V @ BT, one tile: [xi, b, k]
         pixel = np.empty(n, dtype=v.dtype)
-        rows, row_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
-        cols, col_in = np.empty(SPAN, np.int64), np.empty(SPAN, v.dtype)
+        rows, row_in = np.empty(SPAN, np.int64), np.empty(SPAN, np.bool_)
+        cols, col_in = np.empty(SPAN, np.int64), np.empty(SPAN, np.bool_)
         for p in range(2):
             for q in range(2):
                 task = (p * 2 + q) * channels + c
@@ -286,12 +297,12 @@ def _image_from_tiles_kernel(v, bt, tiles_h, tiles_w, images):
                                 for k in range(n):
                                     out[k] = f0 * s0[k] + f1 * s1[k] + f2 * s2[k] + f3 * s3[k] + f4 * s4[k]
                         for b in range(SPAN):
-                            if col_in[b] == 0:  # a column in the padding: nothing to add
+                            if not col_in[b]:  # a column in the padding: nothing to add
                                 continue
                             c0, c1, c2, c3, c4 = (columns[0, b], columns[1, b], columns[2, b], columns[3, b],
                                                   columns[4, b])
                             for a in range(SPAN):
-                                if row_in[a] == 0:
+                                if not row_in[a]:
                                     continue
                                 f0, f1, f2, f3, f4 = bt[0, a], bt[1, a], bt[2, a], bt[3, a], bt[4, a]
                                 for k in range(n):
@@ -331,20 +342,22 @@ def _output_tiles_kernel(grad, at, tiles_h, tiles_w, m):
     channels, out_h, out_w, n = grad.shape
     for o in numba.prange(channels):
         columns = np.empty((SPAN, TILE, n), dtype=m.dtype)  # AT^T @ gY, one tile: [xi, j, k]
-        rows, row_in = np.empty(TILE, np.int64), np.empty(TILE, m.dtype)
+        zeros = np.zeros(n, dtype=m.dtype)  # past the output's edge: the last tile's missing rows
         for ti in range(tiles_h):
-            for i in range(TILE):  # rows past the output read row 0, masked to zero
-                inside = TILE * ti + i < out_h
-                rows[i], row_in[i] = (TILE * ti + i if inside else 0), (1 if inside else 0)
+            y0, y1, y2, y3 = TILE * ti, TILE * ti + 1, TILE * ti + 2, TILE * ti + 3
             for tj in range(tiles_w):
                 start = (ti * tiles_w + tj) * n
                 for j in range(TILE):
-                    x = min(TILE * tj + j, out_w - 1)
-                    x_in = 1 if TILE * tj + j < out_w else 0  # columns past the output: masked too
-                    g0, g1, g2, g3 = grad[o, rows[0], x], grad[o, rows[1], x], grad[o, rows[2], x], grad[o, rows[3], x]
+                    x = TILE * tj + j
+                    if x >= out_w:  # a column past the output: AT^T @ 0
+                        columns[:, j] = 0
+                        continue
+                    g0 = grad[o, y0, x]  # (y0 < out_h: every tile starts inside)
+                    g1 = grad[o, y1, x] if y1 < out_h else zeros
+                    g2 = grad[o, y2, x] if y2 < out_h else zeros
+                    g3 = grad[o, y3, x] if y3 < out_h else zeros
                     for xi in range(SPAN):
-                        f0, f1 = at[0, xi] * row_in[0] * x_in, at[1, xi] * row_in[1] * x_in
-                        f2, f3 = at[2, xi] * row_in[2] * x_in, at[3, xi] * row_in[3] * x_in
+                        f0, f1, f2, f3 = at[0, xi], at[1, xi], at[2, xi], at[3, xi]
                         target = columns[xi, j]
                         for k in range(n):
                             target[k] = f0 * g0[k] + f1 * g1[k] + f2 * g2[k] + f3 * g3[k]
