@@ -8,7 +8,10 @@ the convolutions: im2col, col2im, the Winograd transforms, the matrix products (
 changes between images and product operands (views, unless an array comes in the other
 memory order: kernels/layout.py).  The kernel
 rows are *part of* the op rows that call them, so only the op rows add up to the step;
-what is left over is the optimizer, the loss bookkeeping and Python.
+what is left over is the optimizer, the loss bookkeeping and Python -- and conv2d's weight
+gradients, which are computed when `.grad` is read (autograd.DeferredGradient): by the next
+backward that adds to them, or by the optimizer, outside any op row, though their
+kernels still have rows.
 benchmarks/products_in_step.py compares the products in the step with the same products
 alone; this script shows what surrounds them.  Its last line is the CPU time of the calling
 thread and of all the other threads together, per step: how much of the two cores' time the

@@ -201,18 +201,32 @@ def test_output_padding_keeps_im2col():
     assert calls == []
 
 
-def test_a_nan_at_the_edge_stays_in_its_tile():
+def test_a_nan_reaches_exactly_the_tiles_that_read_it():
     """Winograd mixes a tile's inputs, so a NaN reaches every output of the tiles that read
-    it (direct convolution: only the windows holding it).  It must go no further: the
-    padding is read as zeros, not as the edge pixel times 0 (which is NaN)."""
-    x = random_array((2, 8, 14, 14), 0)
-    x[:, :, 0, 0] = np.nan  # read only by the first tile of the 7x7 output (tiles of 4x4)
-    with counting_winograd_layers() as calls:
-        y = F.conv2d(tg.tensor(x), tg.tensor(random_array((8, 8, 4, 4), 1)), stride=2, padding=1).data
-    assert calls
-    assert np.isnan(y[:, :, :4, :4]).all() and np.isfinite(y[:, :, 4:, :]).all() and np.isfinite(y[:, :, :, 4:]).all()
-    grad = np.ones(y.shape)
-    grad[:, :, 0, 0] = np.nan  # the same for the transposed convolution's tiles of a gradient
-    with counting_winograd_layers():
-        back = F.conv_transpose2d(tg.tensor(grad), tg.tensor(random_array((8, 8, 4, 4), 1)), stride=2, padding=1).data
-    assert np.isnan(back[:, :, :8, :8]).any() and np.isfinite(back[:, :, 9:, :]).all() and np.isfinite(back[:, :, :, 9:]).all()
+    it (direct convolution: only the windows holding it), and must go no further.  Tile
+    (ti, tj) reads image rows 8 ti - 1 ... 8 ti + 8 (the padding as zeros, not as an edge
+    pixel times 0, which is NaN).  Every pixel of a 12x10 image in turn, forward and the
+    input gradient."""
+    weight = tg.tensor(random_array((4, 4, 4, 4), 1))
+    height, width = 12, 10
+
+    def read_by_tile(size):  # [i, t]: does tile t read image row (or column) i?
+        return np.abs(np.arange(size)[:, None] - (8 * np.arange(winograd.tiles(size))[None, :] + 3.5)) <= 4.5
+
+    def tile_of(size):  # [o, t]: is output o in tile t?
+        return np.arange(size // 2)[:, None] // 4 == np.arange(winograd.tiles(size))[None, :]
+
+    for y in range(height):
+        for x in range(width):
+            image = random_array((1, 4, height, width), 0)
+            image[0, 1, y, x] = np.nan
+            tiles_hit = np.outer(read_by_tile(height)[y], read_by_tile(width)[x])
+            with counting_winograd_layers() as calls:
+                out = F.conv2d(tg.tensor(image), weight, stride=2, padding=1).data
+                # the transposed convolution reads the same tiles backwards: NaN tiles in, their pixels out
+                back = F.conv_transpose2d(tg.tensor(out), weight, stride=2, padding=1).data
+            assert calls
+            expected_out = tile_of(height) @ tiles_hit @ tile_of(width).T > 0
+            assert np.array_equal(np.isnan(out[0]).any(axis=0), expected_out), (y, x)
+            expected_back = read_by_tile(height) @ tiles_hit @ read_by_tile(width).T > 0
+            assert np.array_equal(np.isnan(back[0]).any(axis=0), expected_back), (y, x)
