@@ -11,7 +11,7 @@ Then
 
     y[o, i, j] = sum over c, p, q, u, v of  W[o, c, 2u + p, 2v + q] * X_pq[c, i + u, j + v]
 
-is a stride-1 convolution with a 2x2 kernel over 4C channels (c, p, q) of half-size images.
+is a stride-1 convolution with a 2x2 kernel over 4C channels (p, q, c) of half-size images.
 
 **2. Winograd's minimal filtering F(4, 2).**  Four outputs of a 2-tap filter g over five
 inputs d, y_i = g_0 d_i + g_1 d_(i+1), need 8 multiplications done directly.  Winograd
@@ -19,9 +19,10 @@ inputs d, y_i = g_0 d_i + g_1 d_(i+1), need 8 multiplications done directly.  Wi
 
     y = AT @ ((G @ g) * (BT @ d))          AT (4, 5), G (5, 2), BT (5, 5)
 
-where the 5 products are those of the two polynomials g and d evaluated at five points
-(here 0, 1, -1, -1/2 and infinity) and AT, BT interpolate back (`toom_cook` derives
-them, exactly, in fractions).  In 2-D a 4x4 tile of outputs needs a 5x5 tile of inputs
+where G @ g evaluates the filter, as a polynomial, at five points (here 0, 1, -1, -1/2 and
+infinity), and BT and AT are the rest of Toom-Cook's multiplication of two polynomials,
+transposed: the interpolation and the other evaluation (`toom_cook` derives all three,
+exactly, in fractions).  In 2-D a 4x4 tile of outputs needs a 5x5 tile of inputs
 and 25 products instead of 64:
 
     Y = AT @ [(G @ g @ G.T) * (BT @ d @ BT.T)] @ AT.T
