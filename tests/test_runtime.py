@@ -117,6 +117,53 @@ def test_train_names_a_slow_configuration_once(monkeypatch, tmp_path):
     assert warnings == ["warning: slow configuration: a made-up problem (do this) (see: tinygan info)"]
 
 
+
+# A module with two cached kernels, compiled in one process and loaded from the cache in the next.
+TWO_KERNELS = """
+import numba
+
+@numba.njit(cache=True)
+def double(x):
+    return 2 * x
+
+@numba.njit(cache=True)
+def halve(x):
+    return x / 2
+"""
+CALL_BOTH_ANNOUNCED = ("import json, sys; sys.path.insert(0, {folder!r}); from tinygan import runtime; "
+                       "import two_kernels; said = []\n"
+                       "with runtime.announce_compiling(said.append):\n"
+                       "    two_kernels.double(3); two_kernels.halve(3.0)\n"
+                       "two_kernels.double(4.0)\n"  # compiled after the block: not announced
+                       "print(json.dumps(said))")
+
+
+def test_compiling_is_announced_once_and_loading_from_the_cache_not_at_all(tmp_path):
+    (tmp_path / "two_kernels.py").write_text(TWO_KERNELS)
+    code = CALL_BOTH_ANNOUNCED.format(folder=str(tmp_path))
+    cache = str(tmp_path / "cache")
+    first = json.loads(_python(code, NUMBA_CACHE_DIR=cache))
+    assert len(first) == 1 and first[0].startswith("compiling tinygan's kernels") and cache in first[0]
+    assert json.loads(_python(code, NUMBA_CACHE_DIR=cache)) == []  # both loaded from the cache
+
+
+def test_train_announces_a_compilation_in_its_steps(monkeypatch, tmp_path):
+    import numba
+
+    from tinygan.train import loop, train
+
+    real_step = loop.DCGANTrainer.train_next_batch
+
+    def step_compiling_a_new_kernel(self):
+        numba.njit(lambda x: x + 1)(1)  # a new function: Numba compiles it, whatever the cache holds
+        return real_step(self)
+
+    monkeypatch.setattr(loop.DCGANTrainer, "train_next_batch", step_compiling_a_new_kernel)
+    lines = []
+    train({"limit": 64, "batch_size": 32, "ngf": 4, "ndf": 4, "epochs": 1}, tmp_path / "run", progress=False,
+          log=lines.append)
+    assert sum(line.startswith("compiling tinygan's kernels") for line in lines) == 1  # two steps, said once
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_freed_large_arrays_are_reused_without_page_faults():
     # The same 20 MB array allocated twice: with tinygan imported the second one reuses the

@@ -6,20 +6,23 @@ and activation kernels).  Each hand-over costs nothing only if the pool that jus
 lets go of the cores at once.  docs/performance.md tells the whole story with numbers; in
 short, what this module decides at `import tinygan`:
 
-* Numba runs its parallel kernels on its own "workqueue" thread pool, whose idle threads
-  sleep on a condition variable.  Numba's default would be OpenMP, and which OpenMP runtime
-  and which settings Numba then gets depends on who loaded one first: after `import torch`
-  it is torch's libgomp, whose idle threads spin for a while after every parallel region,
-  taking the core the next matrix product needs.  No environment variable set by tinygan
-  can fix that once torch is imported, and a user's script imports torch (and NumPy) first.
-  A layer the user chose (NUMBA_THREADING_LAYER) is kept.
+* Numba runs its parallel kernels on an OpenMP runtime of its own, loaded with
+  OMP_WAIT_POLICY=PASSIVE so that its idle threads sleep at once (its "workqueue" pool,
+  whose threads sleep too, where that cannot load).  Left to itself, Numba would take
+  whichever OpenMP runtime was loaded first: after `import torch` it is torch's libgomp,
+  whose idle threads spin for a while after every parallel region, taking the core the
+  next matrix product needs.  No environment variable set by tinygan can fix that once
+  torch is imported, and a user's script imports torch (and NumPy) first.  A layer the
+  user chose (NUMBA_THREADING_LAYER) is kept.
 
-`describe()` and `slow_configuration()` look at the process as it is (library versions,
+`announce_compiling()` says so when a kernel is being compiled, the minute the first run
+after an install waits before its first step.  `describe()` and `slow_configuration()` look at the process as it is (library versions,
 the CPU, the BLAS kernel, the threading layer, load from other processes) for
 `tinygan info` and for the warning `tinygan train` prints once.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -169,6 +172,38 @@ def kernel_cache_dir() -> str:
     from . import kernels
     return numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
 
+
+@contextlib.contextmanager
+def announce_compiling(log):
+    """Within this block, say once (through `log`) when Numba starts compiling a kernel.
+
+    Every kernel is compiled on its first use and kept in the kernel cache, from which later
+    processes load it in milliseconds.  So the first run after an install (or on another
+    CPU) spends about a minute of its first step compiling, with the progress bar standing
+    at 0: without a word it looks like a hang.  Numba's event API fires "numba:compile" for
+    a real compilation only, never for a load from the cache, so a run that compiles
+    nothing says nothing.
+    """
+    from numba.core import event
+
+    class FirstCompilation(event.Listener):
+        said = False
+
+        def on_start(self, _event):
+            if not self.said:
+                self.said = True
+                log(f"compiling tinygan's kernels for this CPU, once: the first steps wait for it "
+                    f"(about a minute on 2 cores); later runs load them from {kernel_cache_dir()}")
+
+        def on_end(self, _event):
+            pass
+
+    listener = FirstCompilation()
+    event.register("numba:compile", listener)
+    try:
+        yield
+    finally:
+        event.unregister("numba:compile", listener)
 
 def describe() -> dict:
     """Everything `tinygan info` prints, as a dict of plain values."""

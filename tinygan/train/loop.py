@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from ..images import save_grid
-from ..runtime import slow_configuration
+from ..runtime import announce_compiling, slow_configuration
 from .checkpoint import read_checkpoint, write_checkpoint
 from .config import TrainConfig, load_training_digits, resumed_config
 from .errors import Diverged, Interrupted, RunError
@@ -187,7 +187,7 @@ class _Session:
         started = time.perf_counter()
         bar = _progress_bar(progress, total=self.total_steps, initial=min(trainer.step, self.total_steps))
         try:
-            with self.stop, run.metrics_appender() as append:
+            with self.stop, run.metrics_appender() as append, announce_compiling(_above(bar, self.log)):
                 while not self.should_stop():
                     bar.set_description(f"epoch {trainer.epoch + 1}/{self.config.epochs}")
                     record = trainer.train_next_batch()
@@ -256,6 +256,14 @@ def _progress_bar(enabled: bool, total: int, initial: int):
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True,
                 mininterval=0.5)
+
+
+def _above(bar, log):
+    """`log`, with the progress bar cleared while the line is written and drawn again below it."""
+    def write(message: str) -> None:
+        with bar.external_write_mode():
+            log(message)
+    return write
 
 
 def _show(bar, record: dict, images_per_second: float, fid: float | None) -> None:
