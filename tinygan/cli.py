@@ -1,6 +1,6 @@
 """The `tinygan` command (also `python -m tinygan`): train, sample and evaluate the MNIST DCGAN.
 
-    tinygan train                          # 6 minutes on 2 cores of an AMD EPYC (Zen 5) -> runs/dcgan/
+    tinygan train                          # 6 min on 2 cores of an AMD EPYC Zen 5, 15 on a Zen 3 -> runs/dcgan/
     tinygan train --resume                 # continue runs/dcgan/checkpoint.npz exactly
     tinygan train --epochs 120 --resume    # ... and train longer than first planned
     tinygan sample runs/dcgan/checkpoint.npz --n 64 --out grid.png
@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     # command line (and overrides the checkpoint) from what was not (the checkpoint's value).
     train = commands.add_parser(
         "train", help="train the DCGAN (on the bundled 5,000-digit sample by default)",
-        description="Train the MNIST DCGAN. With no options: 6 minutes on 2 cores of an AMD EPYC (Zen 5, AVX-512; "
-                    "7 on the same cores limited to AVX2, as a CPU without AVX-512 runs; tinygan info says what yours runs), writing sample "
+        description="Train the MNIST DCGAN. With no options: 6 minutes on 2 cores of an AMD EPYC Zen 5 (AVX-512), "
+                    "15 on 2 cores of a Zen 3 (AVX2 only; tinygan info says what yours runs), writing sample "
                     "grids, progress.gif, losses.png, metrics.jsonl and checkpoint.npz into runs/dcgan/, and every "
                     "--quality-every epochs the samples' FID (quality.png; best.npz: the lowest so far).")
     train.add_argument("--epochs", type=_positive_int, help=f"passes over the data (default {defaults.epochs})")

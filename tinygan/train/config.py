@@ -31,9 +31,9 @@ class TrainConfig:
     changes that measurements on this data supported (docs/dcgan_training.md, "More quality
     per minute"): Adam's learning rate is 4e-4 for both networks, not 2e-4, and samples come
     from a moving average of G's weights (decay 0.999).  80 epochs of the bundled sample's
-    4,000 training digits: 4,960 steps, 6 minutes on 2 cores of an AMD EPYC (Zen 5,
-    AVX-512; ~0.06 s per step), about 7 on the same cores limited to AVX2 (a CPU without
-    AVX-512).  The widths stay the example's, so that a run compares with it layer for
+    4,000 training digits: 4,960 steps, 6 minutes on 2 cores of an AMD EPYC Zen 5
+    (AVX-512; ~0.06 s per step), 15 on 2 cores of a Zen 3 (AVX2 only; 0.13-0.15 s per step).
+    The widths stay the example's, so that a run compares with it layer for
     layer, although a narrower D (--ndf 32) was measured to reach the same FID per step
     with steps a third cheaper.
     """

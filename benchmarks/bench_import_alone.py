@@ -1,0 +1,86 @@
+"""tinygan's plain step in fresh processes that differ only in what they imported, and in what order.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_import_alone.py --repeat 6
+
+bench_import_order.py times tinygan's step beside torch's DCGAN, built and run in the same
+process.  This one leaves torch's DCGAN out, to tell the import order itself from what
+torch's own steps leave behind: NumPy before or after tinygan, torch imported before or
+after and never run, or imported after and run a little (a few products and one
+convolution).  Each cell is the median block of 4 steps over 6 blocks in a fresh
+process, the rows taken in turn --repeat times (round robin, so that a slow spell of
+the machine falls on every row); the table gives each row's median and spread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import machine_description, print_table  # noqa: E402
+
+CELL = """
+{imports}
+import json, statistics, sys, time
+import numpy as np
+sys.path.insert(0, {here!r})
+from plain_step import plain_step
+import tinygan as tg
+from tinygan import optim
+from tinygan.models.dcgan import Discriminator, Generator
+G, D = Generator(nz=100, ngf=64), Discriminator(ndf=64)
+opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+real = tg.tensor(np.random.default_rng(0).uniform(-1, 1, (64, 1, 28, 28)).astype(np.float32))
+noise = tg.tensor(np.random.default_rng(1).standard_normal((64, 100, 1, 1)).astype(np.float32))
+{torch_work}
+for _ in range(2):
+    plain_step(G, D, opt_g, opt_d, real, noise)
+blocks = []
+for _ in range(6):
+    start = time.perf_counter()
+    for _ in range(4):
+        plain_step(G, D, opt_g, opt_d, real, noise)
+    blocks.append(250 * (time.perf_counter() - start))
+print(json.dumps(statistics.median(blocks)))
+"""
+TORCH_RUNS = ("torch.set_num_threads(2); a = torch.randn(512, 512); [a @ a for _ in range(20)]; "
+              "torch.nn.functional.conv2d(torch.randn(64, 64, 14, 14), torch.randn(128, 64, 4, 4), stride=2)")
+ROWS = {  # row: (the imports, in order; what torch does before tinygan's steps)
+    "numpy, tinygan": ("import numpy\nimport tinygan", ""),
+    "tinygan, numpy": ("import tinygan\nimport numpy", ""),
+    "numpy, torch, tinygan (torch idle)": ("import numpy\nimport torch\nimport tinygan", ""),
+    "tinygan, numpy, torch (torch idle)": ("import tinygan\nimport numpy\nimport torch", ""),
+    "tinygan, numpy, torch (torch ran)": ("import tinygan\nimport numpy\nimport torch", TORCH_RUNS),
+}
+
+
+def cell(imports: str, torch_work: str) -> float:
+    code = CELL.format(imports=imports, torch_work=torch_work, here=HERE)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        sys.exit(f"a cell failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=6, help="fresh processes per row (round robin)")
+    args = parser.parse_args(argv)
+    machine = machine_description()
+    print(f"{machine['cpu']}; BLAS {machine['blas']}\n")
+    results = {row: [] for row in ROWS}
+    for _ in range(args.repeat):
+        for row, (imports, torch_work) in ROWS.items():
+            results[row].append(cell(imports, torch_work))
+    print_table([{"imports": row, "median ms": statistics.median(runs), "fastest ms": min(runs),
+                  "slowest ms": max(runs)} for row, runs in results.items()],
+                ["imports", "median ms", "fastest ms", "slowest ms"])
+
+
+if __name__ == "__main__":
+    main()
