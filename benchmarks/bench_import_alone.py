@@ -12,16 +12,13 @@ the machine falls on every row); the table gives each row's median and spread.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import machine_description, print_table  # noqa: E402
+from common import fresh_process, print_table, round_robin  # noqa: E402
 
 CELL = """
 {imports}
@@ -59,24 +56,13 @@ ROWS = {  # row: (the imports, in order; what torch does before tinygan's steps)
 }
 
 
-def cell(imports: str, torch_work: str) -> float:
-    code = CELL.format(imports=imports, torch_work=torch_work, here=HERE)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        sys.exit(f"a cell failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def cell(row: str) -> float:
+    imports, torch_work = ROWS[row]
+    return fresh_process(CELL.format(imports=imports, torch_work=torch_work, here=HERE), what=f"the row {row!r}")
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=6, help="fresh processes per row (round robin)")
-    args = parser.parse_args(argv)
-    machine = machine_description()
-    print(f"{machine['cpu']}; BLAS {machine['blas']}\n")
-    results = {row: [] for row in ROWS}
-    for _ in range(args.repeat):
-        for row, (imports, torch_work) in ROWS.items():
-            results[row].append(cell(imports, torch_work))
+    results = round_robin(__doc__, ROWS, cell, default_repeat=6, argv=argv)
     print_table([{"imports": row, "median ms": statistics.median(runs), "fastest ms": min(runs),
                   "slowest ms": max(runs)} for row, runs in results.items()],
                 ["imports", "median ms", "fastest ms", "slowest ms"])

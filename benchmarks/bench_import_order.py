@@ -17,16 +17,13 @@ from what torch's threads do after torch's own steps, not from tinygan.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import machine_description, print_table  # noqa: E402
+from common import fresh_process, print_table, round_robin  # noqa: E402
 
 ORDERS = ("numpy-first", "torch-first", "tinygan-first")
 BLOCKS, STEPS_PER_BLOCK = 6, 4
@@ -54,22 +51,11 @@ print(json.dumps(dict(alone=statistics.median(alone), alternating=statistics.med
 
 
 def cell(order: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", CELL, order], capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"the {order} cell failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return fresh_process(CELL, order, what=f"the {order} cell")
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=2, help="fresh processes per order (medians)")
-    args = parser.parse_args(argv)
-    machine = machine_description()
-    print(f"{machine['cpu']}; BLAS {machine['blas']}\n")
-    results = {order: [] for order in ORDERS}
-    for _ in range(args.repeat):
-        for order in ORDERS:
-            results[order].append(cell(order))
+    results = round_robin(__doc__, ORDERS, cell, default_repeat=2, argv=argv)
     rows = [{"import order": order,
              "tinygan alone ms": statistics.median(r["alone"] for r in runs),
              "tinygan alternating with torch ms": statistics.median(r["alternating"] for r in runs),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 
@@ -32,6 +34,32 @@ def try_import_torch(threads: int = 2):
         return None
     torch.set_num_threads(threads)
     return torch
+
+
+def fresh_process(code: str, *argv: str, what: str = "a cell"):
+    """Run `code` in a fresh interpreter (with `argv` as sys.argv[1:]); the JSON its last line prints."""
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def round_robin(doc: str, rows, measure, default_repeat: int, argv=None) -> dict:
+    """A fresh-process benchmark's main loop: parse its --repeat, print the machine, then
+    {row: [measure(row) for each of `repeat` rounds]}, the rows taken in turn in every round,
+    so that a slow spell of a noisy machine falls on every row alike."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=default_repeat, help="fresh processes per row, taken in turn")
+    repeat = parser.parse_args(argv).repeat
+    machine = machine_description()
+    print(f"{machine['cpu']}; BLAS {machine['blas']}\n")
+    results = {row: [] for row in rows}
+    for _ in range(repeat):
+        for row in rows:
+            results[row].append(measure(row))
+    return results
 
 
 def machine_description() -> dict:

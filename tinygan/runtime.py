@@ -15,8 +15,8 @@ short, what this module decides at `import tinygan`:
   torch is imported, and a user's script imports torch (and NumPy) first.  A layer the
   user chose (NUMBA_THREADING_LAYER) is kept.
 
-`announce_compiling()` says so when a kernel is being compiled, the minute the first run
-after an install waits before its first step.  `describe()` and `slow_configuration()` look at the process as it is (library versions,
+`announce_compiling()` says so when a kernel is being compiled, the half minute to a
+minute the first run after an install waits before its first step.  `describe()` and `slow_configuration()` look at the process as it is (library versions,
 the CPU, the BLAS kernel, the threading layer, load from other processes) for
 `tinygan info` and for the warning `tinygan train` prints once.
 """
