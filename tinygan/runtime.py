@@ -7,15 +7,16 @@ lets go of the cores at once.  docs/performance.md tells the whole story with nu
 short, what this module decides at `import tinygan`:
 
 * Numba runs its parallel kernels on an OpenMP runtime of its own, loaded with
-  OMP_WAIT_POLICY=PASSIVE so that its idle threads sleep at once (its "workqueue" pool,
-  whose threads sleep too, where that cannot load).  Left to itself, Numba would take
+  OMP_WAIT_POLICY=PASSIVE (unless the user set it) so that its idle threads sleep at once
+  (its "workqueue" pool, whose threads sleep too, where that cannot load: no libgomp, or
+  one of that name already started).  Left to itself, Numba would take
   whichever OpenMP runtime was loaded first: after `import torch` it is torch's libgomp,
   whose idle threads spin for a while after every parallel region, taking the core the
   next matrix product needs.  No environment variable set by tinygan can fix that once
   torch is imported, and a user's script imports torch (and NumPy) first.  A layer the
-  user chose (NUMBA_THREADING_LAYER) is kept.
+  user chose (NUMBA_THREADING_LAYER), or one whose threads already run, is kept.
 
-`announce_compiling()` says so when a kernel is being compiled, the half minute to a
+`announce_compiling()` says so when a kernel is being compiled, the half minute to over a
 minute the first run after an install waits before its first step.  `describe()` and `slow_configuration()` look at the process as it is (library versions,
 the CPU, the BLAS kernel, the threading layer, load from other processes) for
 `tinygan info` and for the warning `tinygan train` prints once.
@@ -179,7 +180,7 @@ def announce_compiling(log):
 
     Every kernel is compiled on its first use and kept in the kernel cache, from which later
     processes load it in milliseconds.  So the first run after an install (or on another
-    CPU) spends half a minute to a minute of its first step compiling (`tinygan train
+    CPU) spends half a minute to over a minute of its first step compiling (`tinygan train
     --max-steps 1` with an empty cache, benchmarks/bench_startup.py: 31 s on 2 cores of an
     AMD Zen 5, 71 s on 2 of a Zen 3), with the progress bar standing at 0: without a word
     it looks like a hang.  Numba's event API fires "numba:compile" for
