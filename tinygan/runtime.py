@@ -17,9 +17,10 @@ short, what this module decides at `import tinygan`:
   user chose (NUMBA_THREADING_LAYER), or one whose threads already run, is kept.
 
 `announce_compiling()` says so when a kernel is being compiled, the half minute to over a
-minute the first run after an install waits before its first step.  `describe()` and `slow_configuration()` look at the process as it is (library versions,
-the CPU, the BLAS kernel, the threading layer, load from other processes) for
-`tinygan info` and for the warning `tinygan train` prints once.
+minute the first run after an install waits before its first step.  `describe()` and
+`slow_configuration()` look at the process as it is (library versions, the CPU, the BLAS
+kernel, the threading layer, load from other processes) for `tinygan info` and for the
+warning `tinygan train` prints once.
 """
 from __future__ import annotations
 
@@ -207,6 +208,7 @@ def announce_compiling(log):
         yield
     finally:
         event.unregister("numba:compile", listener)
+
 
 def describe() -> dict:
     """Everything `tinygan info` prints, as a dict of plain values."""
