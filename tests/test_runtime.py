@@ -10,6 +10,7 @@ itself is measured by benchmarks/bench_dcgan.py, never asserted here.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -163,6 +164,54 @@ def test_train_announces_a_compilation_in_its_steps(monkeypatch, tmp_path):
     train({"limit": 64, "batch_size": 32, "ngf": 4, "ndf": 4, "epochs": 1}, tmp_path / "run", progress=False,
           log=lines.append)
     assert sum(line.startswith("compiling tinygan's kernels") for line in lines) == 1  # two steps, said once
+
+
+# The CLI, its first step compiling a new function and then killed at once: what stdout still
+# holds in its buffer is lost, as it would sit unseen through a real compile of a minute.
+KILLED_WHILE_COMPILING = """
+import os, signal, sys, numba
+from tinygan.train import loop
+def step(self):
+    numba.njit(lambda x: x + 1)(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+loop.DCGANTrainer.train_next_batch = step
+from tinygan.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("progress", [[], ["--no-progress"]])
+def test_the_compiling_line_reaches_a_pipe_while_the_run_is_still_compiling(tmp_path, progress):
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe: block-buffered
+    result = subprocess.run([sys.executable, "-c", KILLED_WHILE_COMPILING, "train", "--limit", "64",
+                             "--batch-size", "32", "--ngf", "4", "--ndf", "4", "--max-steps", "2",
+                             "--quality-every", "0", "--out", str(tmp_path / "run"), *progress],
+                            capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == -signal.SIGKILL
+    assert "compiling tinygan's kernels" in result.stdout
+
+
+WHERE_KERNELS_ARE_CACHED = """
+import json
+from tinygan import runtime
+from tinygan.kernels import activation
+print(json.dumps([runtime.kernel_cache_dir(), activation._leaky_relu_forward_kernel.compiled._cache._cache_path]))
+"""
+
+
+def test_the_cache_folder_named_is_the_one_numba_falls_back_to(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    unusable = str(tmp_path / "a_file" / "cache")  # cannot be created, even by root
+    named, used = json.loads(_python(WHERE_KERNELS_ARE_CACHED, NUMBA_CACHE_DIR=unusable, HOME=str(tmp_path)))
+    assert named == used and not used.startswith(unusable)
+
+
+def test_kernels_run_as_python_with_the_jit_disabled():
+    code = ("import json, numpy as np, tinygan, tinygan.functional as F; "
+            "x = np.array([[-2.0, -0.5, 0.0, 3.0]], np.float32); "
+            "print(json.dumps(F.leaky_relu(tinygan.tensor(x), 0.1).numpy().tolist()))")
+    result = json.loads(_python(code, NUMBA_DISABLE_JIT="1"))  # njit hands back the Python function itself
+    assert result[0] == pytest.approx([-0.2, -0.05, 0.0, 3.0], rel=1e-6)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_freed_large_arrays_are_reused_without_page_faults():

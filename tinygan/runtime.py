@@ -168,11 +168,21 @@ def numba_threading() -> dict:
 
 
 def kernel_cache_dir() -> str:
-    """Where Numba keeps the compiled kernels (NUMBA_CACHE_DIR, else beside the sources)."""
+    """Where Numba keeps tinygan's compiled kernels.
+
+    Numba takes the first folder it can write to of NUMBA_CACHE_DIR, the __pycache__ beside
+    the sources and one under ~/.cache/numba (an install the user may not write to ends up
+    in the last), so the folder is asked of a kernel's own cache rather than guessed.  Numba
+    has no public call for it: where its private attribute is missing (another Numba, or
+    NUMBA_DISABLE_JIT), the first candidate is named.
+    """
     import numba
 
     from . import kernels
-    return numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
+    from .kernels import activation
+    compiled = getattr(activation._leaky_relu_forward_kernel, "compiled", None)
+    used = getattr(getattr(compiled, "_cache", None), "_cache_path", None)
+    return used or numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
 
 
 @contextlib.contextmanager

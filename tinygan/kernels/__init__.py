@@ -48,8 +48,10 @@ class _Kernel:
 
     def __init__(self, compiled, parallel_from: int):
         self.compiled, self.parallel_from = compiled, parallel_from
-        self.py_func = compiled.py_func  # the plain Python function, as on a Numba dispatcher
-        _functools.update_wrapper(self, compiled.py_func)
+        # The plain Python function, as on a Numba dispatcher (with NUMBA_DISABLE_JIT=1 njit
+        # hands back the function itself, which is then also what runs).
+        self.py_func = getattr(compiled, "py_func", compiled)
+        _functools.update_wrapper(self, self.py_func)
 
     def __call__(self, *arrays_and_numbers):
         largest = max((a.size for a in arrays_and_numbers if isinstance(a, _np.ndarray)), default=0)

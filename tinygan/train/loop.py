@@ -19,6 +19,7 @@ The order of a session, and why:
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -259,10 +260,14 @@ def _progress_bar(enabled: bool, total: int, initial: int):
 
 
 def _above(bar, log):
-    """`log`, with the progress bar cleared while the line is written and drawn again below it."""
+    """`log`, with the progress bar cleared while the line is written and drawn again below it.
+
+    Flushed at once: into a pipe or a file (`| tee`, `> log`) print's lines wait in a buffer,
+    and a line that says why the run is waiting must not wait for the run."""
     def write(message: str) -> None:
         with bar.external_write_mode():
             log(message)
+            sys.stdout.flush()
     return write
 
 
