@@ -161,6 +161,7 @@ def test_sigterm_stops_with_a_checkpoint_as_ctrl_c_does(tmp_path):
     process.send_signal(signal.SIGTERM)  # what kill, timeout, docker stop and job schedulers send
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "interrupted at step" in err, err
+    assert "SIGTERM: stopping after this step, with a checkpoint" in err  # said when the signal came
     saved = tinygan.load(out / "checkpoint.npz")
     assert [record["step"] for record in read_metrics(out / "metrics.jsonl")] == list(range(1, saved["step"] + 1))
 

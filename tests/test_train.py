@@ -95,6 +95,23 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, mon
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+
+def test_a_ctrl_c_is_acknowledged_at_once_not_when_the_step_ends(tmp_path, monkeypatch, capfd):
+    original_step = DCGANTrainer.train_step
+
+    def step_with_ctrl_c_in_the_middle(self, real, labels=None):
+        if self.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.write(2, b"<rest of the step>")  # a step still running after the Ctrl-C came
+        return original_step(self, real, labels)
+
+    monkeypatch.setattr(DCGANTrainer, "train_step", step_with_ctrl_c_in_the_middle)
+    with pytest.raises(Interrupted):
+        run(tiny(), tmp_path / "run")
+    err = capfd.readouterr().err
+    said = err.index("SIGINT: stopping after this step, with a checkpoint (Ctrl-C again stops at once)")
+    assert said < err.index("<rest of the step>")
+
 def test_ctrl_c_during_the_last_steps_saving_lets_the_run_finish(tmp_path, monkeypatch):
     original_step = DCGANTrainer.train_step
     config = tiny()

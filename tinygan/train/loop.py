@@ -18,6 +18,7 @@ The order of a session, and why:
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -40,7 +41,8 @@ class _StopRequest:
     cut in half and the run stops with a checkpoint.
 
     SIGTERM is what `kill`, `timeout`, `docker stop` and job schedulers send before they
-    kill.  After the first signal the previous handlers are back: a second Ctrl-C stops at
+    kill.  The signal is acknowledged on stderr when it comes, not when the step ends.
+    After the first signal the previous handlers are back: a second Ctrl-C stops at
     once, and the checkpoint of the last completed epoch is still there, because
     checkpoints are written atomically.
     """
@@ -59,6 +61,15 @@ class _StopRequest:
     def _handle(self, signum, frame):
         self.requested = True
         self._restore()
+        # Said at once: a step can take a while (the first one compiles the kernels for up to a
+        # minute), and a Ctrl-C nobody acknowledges gets pressed again.  os.write, not print:
+        # the handler may run while the main thread is inside a write to the same stream
+        # (the progress bar's), and Python's buffered streams refuse a reentrant write.
+        try:
+            os.write(2, f"\n{signal.Signals(signum).name}: stopping after this step, with a checkpoint "
+                        f"(Ctrl-C again stops at once)\n".encode())
+        except OSError:  # no stderr to tell
+            pass
 
     def _restore(self) -> None:
         for number, handler in self._previous.items():
