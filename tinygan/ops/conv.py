@@ -68,6 +68,13 @@ def _to_columns(x: np.ndarray) -> np.ndarray:
     return batch_last_memory(x).reshape(x.shape[1], -1)
 
 
+def _bias_gradient(ctx, grad: np.ndarray):
+    """dL/db, the upstream gradient summed over all but its channel; None when no bias asks for it."""
+    if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
+        return _to_columns(grad).sum(axis=1)
+    return None
+
+
 def _row_blocks(a: np.ndarray, groups: int) -> np.ndarray:
     """Split the rows (axis 0) into `groups` consecutive blocks: (g*m, ...) -> (g, m, rest)."""
     return a.reshape(groups, a.shape[0] // groups, int(np.prod(a.shape[1:])))  # no -1: a may be empty
@@ -212,7 +219,7 @@ def _conv2d_winograd_backward(ctx, grad):
         dL/dx = Tin^T(U^T @ M)        dL/dW = Tw^T(M @ V^T)        (U, V saved from the forward)
     """
     x_shape, tiles, filters, weight_shape = ctx.saved_tensors
-    grad_x = grad_w = grad_b = None
+    grad_x = grad_w = None
     grad_tiles = winograd.output_tiles(grad)  # (25, O, T)
     if ctx.needs_input_grad[0]:
         grad_x = winograd.image_from_tiles(gemm(_transposed(filters), grad_tiles), x_shape)
@@ -220,9 +227,7 @@ def _conv2d_winograd_backward(ctx, grad):
         def weight_gradient():
             return winograd.filter_from_tiles(gemm(grad_tiles, _transposed(tiles)), weight_shape)
         grad_w = DeferredGradient(weight_gradient, weight_shape)  # both arrays are this call's own
-    if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-        grad_b = _to_columns(grad).sum(axis=1)
-    return grad_x, grad_w, grad_b
+    return grad_x, grad_w, _bias_gradient(ctx, grad)
 
 
 class ConvTranspose2d(Function):
@@ -266,18 +271,16 @@ class ConvTranspose2d(Function):
         if ctx.winograd:
             x_tiles, filters = winograd.output_tiles(x), winograd.filter_tiles(weight)  # (25, C, T), (25, C, 4 O)
             out = winograd.image_from_tiles(gemm(_transposed(filters), x_tiles), (n, out_channels) + out_size)
-            if bias is not None:
-                out += bias[None, :, None, None]
             ctx.save_for_backward(x.shape, x_tiles, filters, weight.shape)
-            return out
-        weight_blocks = _row_blocks(weight, groups)  # (g, C/g, O/g*kh*kw)
-        pixels = _to_columns(x)  # (C, H*W*N)
-        cols = gemm(_transposed(weight_blocks), _row_blocks(pixels, groups))  # (g, O/g*kh*kw, H*W*N)
-        out = col2im(cols.reshape(cols.shape[0] * cols.shape[1], pixels.shape[1]), (n, out_channels) + out_size,
-                     *geometry)  # a view of cols when one 1x1 input paints the whole output
+        else:
+            weight_blocks = _row_blocks(weight, groups)  # (g, C/g, O/g*kh*kw)
+            pixels = _to_columns(x)  # (C, H*W*N)
+            cols = gemm(_transposed(weight_blocks), _row_blocks(pixels, groups))  # (g, O/g*kh*kw, H*W*N)
+            out = col2im(cols.reshape(cols.shape[0] * cols.shape[1], pixels.shape[1]), (n, out_channels) + out_size,
+                         *geometry)  # a view of cols when one 1x1 input paints the whole output
+            ctx.save_for_backward(pixels, weight)
         if bias is not None:
             out += bias[None, :, None, None]
-        ctx.save_for_backward(pixels, weight)
         return out
 
     @staticmethod
@@ -289,16 +292,14 @@ class ConvTranspose2d(Function):
         n, in_channels = grad.shape[0], weight.shape[0]
         kernel, stride, padding, dilation, (height, width) = ctx.geometry
         weight_blocks = _row_blocks(weight, groups)
-        grad_x = grad_w = grad_b = None
+        grad_x = grad_w = None
         grad = in_order(grad, BATCH_LAST)  # once: im2col reads it in place, and so does the bias's sum
         grad_blocks = _row_blocks(im2col(grad, *ctx.geometry), groups)  # (g, O/g*kh*kw, H*W*N)
         if ctx.needs_input_grad[0]:
             grad_x = _as_image(gemm(weight_blocks, grad_blocks).reshape(in_channels, -1), n, height, width)
         if ctx.needs_input_grad[1]:
             grad_w = gemm(_row_blocks(pixels, groups), _transposed(grad_blocks)).reshape(weight.shape)
-        if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            grad_b = _to_columns(grad).sum(axis=1)
-        return grad_x, grad_w, grad_b
+        return grad_x, grad_w, _bias_gradient(ctx, grad)
 
 
 def _conv_transpose2d_winograd_backward(ctx, grad):
@@ -308,15 +309,13 @@ def _conv_transpose2d_winograd_backward(ctx, grad):
         dL/dx = Tout(U @ V)           dL/dW = Tw^T(M @ V^T)
     """
     x_shape, x_tiles, filters, weight_shape = ctx.saved_tensors
-    grad_x = grad_w = grad_b = None
+    grad_x = grad_w = None
     grad_tiles = winograd.image_tiles(grad)  # (25, 4 O, T)
     if ctx.needs_input_grad[0]:
         grad_x = winograd.output_from_tiles(gemm(filters, grad_tiles), x_shape)
     if ctx.needs_input_grad[1]:
         grad_w = winograd.filter_from_tiles(gemm(x_tiles, _transposed(grad_tiles)), weight_shape)
-    if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-        grad_b = _to_columns(grad).sum(axis=1)
-    return grad_x, grad_w, grad_b
+    return grad_x, grad_w, _bias_gradient(ctx, grad)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
