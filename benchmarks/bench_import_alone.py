@@ -22,28 +22,16 @@ from common import fresh_process, print_table, round_robin  # noqa: E402
 
 CELL = """
 {imports}
-import json, statistics, sys, time
-import numpy as np
+import json, statistics, sys
 sys.path.insert(0, {here!r})
-from plain_step import plain_step
-import tinygan as tg
-from tinygan import optim
+from common import block_ms
+from plain_step import plain_step_function
 from tinygan.models.dcgan import Discriminator, Generator
-G, D = Generator(nz=100, ngf=64), Discriminator(ndf=64)
-opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-real = tg.tensor(np.random.default_rng(0).uniform(-1, 1, (64, 1, 28, 28)).astype(np.float32))
-noise = tg.tensor(np.random.default_rng(1).standard_normal((64, 100, 1, 1)).astype(np.float32))
+step = plain_step_function(Generator(nz=100, ngf=64), Discriminator(ndf=64), batch=64, nz=100)
 {torch_work}
 for _ in range(2):
-    plain_step(G, D, opt_g, opt_d, real, noise)
-blocks = []
-for _ in range(6):
-    start = time.perf_counter()
-    for _ in range(4):
-        plain_step(G, D, opt_g, opt_d, real, noise)
-    blocks.append(250 * (time.perf_counter() - start))
-print(json.dumps(statistics.median(blocks)))
+    step()
+print(json.dumps(statistics.median(block_ms(step, 4) for _ in range(6))))
 """
 TORCH_RUNS = ("torch.set_num_threads(2); a = torch.randn(512, 512); [a @ a for _ in range(20)]; "
               "torch.nn.functional.conv2d(torch.randn(64, 64, 14, 14), torch.randn(128, 64, 4, 4), stride=2)")

@@ -35,16 +35,17 @@ sys.argv = ["worker", "--import-order", sys.argv[1]]
 sys.path.insert(0, {here!r})
 import dcgan_step_worker as worker
 import torch
+from common import block_ms
 torch.set_num_threads(os.cpu_count() or 1)  # as the worker does
 ours, G, D = worker.tinygan_step_function("plain", 64, 64, 100)
 theirs = worker.torch_step_function(G, D, 64, 64, 100)
 for fn in (ours, theirs, ours, theirs):
     fn()
-alone = [worker.block_ms(ours, {steps}) for _ in range({blocks})]
+alone = [block_ms(ours, {steps}) for _ in range({blocks})]
 alternating, torch_ms = [], []
 for _ in range({blocks}):
-    alternating.append(worker.block_ms(ours, {steps}))
-    torch_ms.append(worker.block_ms(theirs, {steps}))
+    alternating.append(block_ms(ours, {steps}))
+    torch_ms.append(block_ms(theirs, {steps}))
 print(json.dumps(dict(alone=statistics.median(alone), alternating=statistics.median(alternating),
                       torch=statistics.median(torch_ms))))
 """.format(here=HERE, steps=STEPS_PER_BLOCK, blocks=BLOCKS)

@@ -26,6 +26,13 @@ def best_time(fn, repeats: int = 5, warmup: int = 1) -> float:
     return 1000 * min(times)
 
 
+def block_ms(fn, steps: int) -> float:
+    """Milliseconds per call of fn() over one block of `steps` calls in a row."""
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return 1000 * (time.perf_counter() - start) / steps
+
 def try_import_torch(threads: int = 2):
     """torch with `threads` intra-op threads, or None when it is not installed."""
     try:

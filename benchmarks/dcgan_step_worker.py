@@ -35,18 +35,15 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference  # noqa: E402
-from plain_step import plain_step  # noqa: E402
-from common import machine_description  # noqa: E402
+from plain_step import plain_step_function  # noqa: E402
+from common import block_ms, machine_description  # noqa: E402
 
-import tinygan as tg  # noqa: E402
-from tinygan import optim  # noqa: E402
 from tinygan.train import DCGANTrainer, TrainConfig  # noqa: E402
 
 
@@ -58,12 +55,7 @@ def tinygan_step_function(step: str, batch: int, width: int, nz: int):
     real = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
     if step == "trainer":  # the step `tinygan train` runs
         return (lambda: trainer.train_step(real)), G, D
-    betas = (0.5, 0.999)
-    opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=betas)
-    opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=betas)
-    real_t = tg.tensor(real)
-    noise = tg.tensor(np.random.default_rng(1).standard_normal((batch, nz, 1, 1)).astype(np.float32))
-    return (lambda: plain_step(G, D, opt_g, opt_d, real_t, noise)), G, D
+    return plain_step_function(G, D, batch, nz), G, D  # the same digits as `real`
 
 
 def torch_step_function(G, D, batch: int, width: int, nz: int):
@@ -75,13 +67,6 @@ def torch_step_function(G, D, batch: int, width: int, nz: int):
     real = torch.rand(batch, 1, 28, 28) * 2 - 1
     noise = torch.randn(batch, nz, 1, 1)
     return lambda: torch_reference.training_step(torch, g, d, opt_g, opt_d, real, noise)
-
-
-def block_ms(fn, steps: int) -> float:
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return 1000 * (time.perf_counter() - start) / steps
 
 
 def main(argv=None) -> dict:

@@ -1,13 +1,15 @@
 """The standard DCGAN step as a PyTorch user writes it, in tinygan: one place for it.
 
-benchmarks/dcgan_step_worker.py times it against torch (its twin is
+benchmarks/dcgan_step_worker.py and bench_import_alone.py time it (the first against torch (its twin is
 torch_reference.training_step), bench_commits.py times it across commits, and
 tests/test_deferred_gradients.py checks on it that D's weight gradients in G's half are
 never computed.  It imports nothing but NumPy and tinygan, so that test runs without torch.
 """
 import numpy as np
 
+import tinygan as tg
 import tinygan.functional as F
+from tinygan import optim
 
 
 def plain_step(G, D, opt_g, opt_d, real, noise):
@@ -24,3 +26,14 @@ def plain_step(G, D, opt_g, opt_d, real, noise):
     loss_g.backward()
     opt_g.step()
     return loss_d.item(), loss_g.item()
+
+
+def plain_step_function(G, D, batch: int, nz: int):
+    """A no-argument callable running plain_step on G and D, with the benchmarks' settings:
+    Adam (lr 2e-4, betas (0.5, 0.999)) for each, and the same `batch` digits and noise every step."""
+    betas = (0.5, 0.999)
+    opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=betas)
+    opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=betas)
+    real = tg.tensor(np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32))
+    noise = tg.tensor(np.random.default_rng(1).standard_normal((batch, nz, 1, 1)).astype(np.float32))
+    return lambda: plain_step(G, D, opt_g, opt_d, real, noise)
